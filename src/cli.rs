@@ -1,0 +1,107 @@
+//! The command line: subcommands, global options and their help text.
+//! The help is the manual, so each option says what it does and what it defaults to.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+/// SSH proxy for EC2 hosts: logs in to the instance with your keyring, finds the key it
+/// really accepts when the expected one is refused, and relays the whole session.
+///
+/// Jump-host mode:     ec2-ssh-proxy serve      then  ssh -J localhost:2222 ec2-user@HOST
+/// ProxyCommand mode:  ProxyCommand ec2-ssh-proxy connect %h %p   (in ~/.ssh/config)
+///
+/// Either way, trust the proxy once:  ec2-ssh-proxy ca >> ~/.ssh/known_hosts
+#[derive(Debug, Parser)]
+#[command(name = "ec2-ssh-proxy", version, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Globals {
+    /// Config file (TOML).
+    ///
+    /// Default: ~/.config/ec2-ssh-proxy/config.toml; when that file does not exist the
+    /// built-in defaults apply. A file named here must exist.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the proxy's own host key, its local CA key and pinned upstream host keys.
+    ///
+    /// Default: $XDG_STATE_HOME/ec2-ssh-proxy, i.e. ~/.local/state/ec2-ssh-proxy.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Globals {
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        match &self.config {
+            Some(path) => Config::load(path, true),
+            None => Config::load(&Config::default_path(), false),
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(config::default_state_dir)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the jump-host daemon: `ssh -J localhost:2222 USER@HOST`.
+    ///
+    /// Clients authenticate with a key listed in `client_keys`. Only destinations the proxy
+    /// knows (a [[hosts]] entry) are relayed; anything else is refused, so the proxy is never
+    /// an open relay.
+    Serve {
+        /// Address to listen on (default: `listen` from the config, 127.0.0.1:2222).
+        /// A non-loopback address exposes the proxy to the network and is logged as a warning.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// ProxyCommand mode over stdin/stdout, no daemon needed.
+    ///
+    /// In ~/.ssh/config:
+    ///     Host web-* i-*
+    ///         ProxyCommand ec2-ssh-proxy connect %h %p
+    #[command(verbatim_doc_comment)]
+    Connect {
+        /// Host as the user typed it (%h).
+        host: String,
+        /// Port as the user gave it (%p).
+        #[arg(default_value_t = 22)]
+        port: u16,
+    },
+    /// Print the `@cert-authority` line to add to ~/.ssh/known_hosts.
+    ///
+    /// The proxy presents host certificates signed by its local CA, so this one line lets
+    /// OpenSSH trust every host reached through it (and the jump host itself):
+    ///     ec2-ssh-proxy ca >> ~/.ssh/known_hosts
+    #[command(verbatim_doc_comment)]
+    Ca,
+    /// Inspect the keys the proxy logs in upstream with.
+    Keyring {
+        #[command(subcommand)]
+        command: KeyringCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyringCommand {
+    /// Every key the proxy can use (file or ssh-agent): type, bits, SHA256 fingerprint,
+    /// comment; and every file it skipped, with the reason.
+    List,
+}

@@ -1,0 +1,181 @@
+//! The jump-host daemon (`serve`): an SSH server on loopback that authenticates clients
+//! against `client_keys` and turns each allowed `direct-tcpip` channel into an inner session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use russh::keys::HashAlg;
+use russh::server::{self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelOpenFailure};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Semaphore;
+
+use crate::front::run_inner;
+use crate::proxy::Proxy;
+use crate::target;
+
+/// Connections served at once; more are turned away rather than starving the others.
+const MAX_CONNECTIONS: usize = 512;
+/// RFC 4254 section 5.1 reason code for refusals by policy.
+const ADMINISTRATIVELY_PROHIBITED: u32 = 1;
+
+pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            %listen,
+            "listening on a non-loopback address: anyone who can reach it and holds a client key can use the keyring's keys"
+        );
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    let principals = jump_principals(local);
+    // A line for scripts and people alike; the tests wait for it.
+    eprintln!("ec2-ssh-proxy: listening on {local}");
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections ({MAX_CONNECTIONS}); refusing");
+            continue;
+        };
+        // Certificates are short-lived, so each connection gets a fresh one.
+        let config = match proxy.server_config(&principals) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                continue;
+            }
+        };
+        let handler = OuterHandler {
+            proxy: proxy.clone(),
+            peer,
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            match server::run_stream(config, socket, handler).await {
+                Ok(session) => {
+                    if let Err(e) = session.await {
+                        tracing::debug!(%peer, "jump session ended: {e}");
+                    }
+                }
+                Err(e) => tracing::debug!(%peer, "jump handshake failed: {e}"),
+            }
+        });
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Names a client may use for the jump host itself (OpenSSH checks certificate principals
+/// against the host name without the port).
+fn jump_principals(local: SocketAddr) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let ip = local.ip().to_string();
+    if !names.contains(&ip) {
+        names.push(ip);
+    }
+    names
+}
+
+struct OuterHandler {
+    proxy: Arc<Proxy>,
+    peer: SocketAddr,
+}
+
+impl OuterHandler {
+    fn allowed(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        let allowed = self.proxy.client_keys.contains(key);
+        if !allowed {
+            tracing::info!(peer = %self.peer, user, key = %key.fingerprint(HashAlg::Sha256), "client key not in client_keys");
+        }
+        allowed
+    }
+}
+
+impl server::Handler for OuterHandler {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        Ok(if self.allowed(user, offer.public_key) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        if !self.allowed(user, key.public_key) {
+            return Ok(Auth::reject());
+        }
+        tracing::info!(peer = %self.peer, user, key = %key.public_key.fingerprint(HashAlg::Sha256), "client authenticated");
+        Ok(Auth::Accept)
+    }
+
+    async fn channel_open_session(&mut self, _channel: Channel<Msg>, reply: ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
+        reply
+            .reject(ChannelOpenFailure::Other {
+                code: ADMINISTRATIVELY_PROHIBITED,
+                reason: "ec2-ssh-proxy is a jump host and has no shell: use `ssh -J HOST:PORT USER@TARGET`".into(),
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let port = u16::try_from(port_to_connect).unwrap_or(0);
+        match target::resolve(&self.proxy.config, host_to_connect, port, false) {
+            Ok(target) => {
+                tracing::info!(peer = %self.peer, host = %target.host, dial = %target.dial, "relaying");
+                reply.accept().await;
+                let proxy = self.proxy.clone();
+                tokio::spawn(async move {
+                    let host = target.host.clone();
+                    if let Err(e) = run_inner(proxy, target, channel.into_stream()).await {
+                        tracing::debug!(%host, "{e:#}");
+                    }
+                });
+            }
+            Err(refusal) => {
+                tracing::warn!(peer = %self.peer, "{refusal}");
+                reply
+                    .reject(ChannelOpenFailure::Other {
+                        code: ADMINISTRATIVELY_PROHIBITED,
+                        reason: refusal.to_string(),
+                    })
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        tracing::info!(peer = %self.peer, address, port = *port, "refused remote forwarding on the jump host itself");
+        Ok(false)
+    }
+}

@@ -1,0 +1,95 @@
+//! ec2-ssh-proxy: an SSH proxy for EC2 hosts that logs in upstream with its own keyring,
+//! so it can see why a key is refused, use the right one, and explain.
+
+mod ca;
+mod cli;
+mod client_keys;
+mod config;
+mod front;
+mod keyring;
+mod pins;
+mod proxy;
+mod relay;
+mod state;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, KeyringCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ec2-ssh-proxy: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // `connect` leaves a blocking stdin read behind; do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ec2-ssh-proxy: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve { listen } => {
+            let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Jump).await?;
+            let listen = listen.unwrap_or(proxy.config.listen);
+            front::jump::serve(proxy, listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connect { host, port } => {
+            let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Connect).await?;
+            front::stdio::connect(proxy, host, *port).await
+        }
+        Command::Ca => {
+            let globals = &cli.globals;
+            let config = globals.load_config()?;
+            let state = state::StateDir::open(&globals.state_dir())?;
+            let ca = state.ca_key()?;
+            println!("{}", ca::authority_line(&config.ca_patterns, ca.public_key()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keyring {
+            command: KeyringCommand::List,
+        } => {
+            let config = cli.globals.load_config()?;
+            let keyring = keyring::Keyring::load(&config.keyring, true).await;
+            print!("{}", keyring.render_list());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `RUST_LOG` wins; otherwise `-v` raises our own level. `connect` writes to the user's
+/// terminal, so it stays quiet (warnings only) unless asked.
+fn init_tracing(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.globals.verbose, &cli.command) {
+        (0, Command::Serve { .. }) => "ec2_ssh_proxy=info",
+        (0, _) => "ec2_ssh_proxy=warn",
+        (1, _) => "ec2_ssh_proxy=debug",
+        _ => "ec2_ssh_proxy=trace,russh=debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -1,0 +1,106 @@
+//! Everything one proxy process holds for all its connections: config, keys, keyring,
+//! pins, and the SSH settings of each hop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use russh::keys::PrivateKey;
+use russh::{server, MethodKind, MethodSet};
+
+use crate::ca;
+use crate::cli::Globals;
+use crate::client_keys::ClientKeys;
+use crate::config::Config;
+use crate::keyring::Keyring;
+use crate::pins::Pins;
+use crate::state::StateDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `serve`: clients come over the network and must hold a key in `client_keys`.
+    Jump,
+    /// `connect`: the client is the user's own ssh on our stdin/stdout.
+    Connect,
+}
+
+pub struct Proxy {
+    pub config: Config,
+    pub mode: Mode,
+    /// Proves the proxy's identity: the jump server's key, and the key that the per-host
+    /// certificates certify.
+    pub host_key: PrivateKey,
+    /// Signs host certificates; users trust it once with the `ca` line.
+    pub ca: PrivateKey,
+    /// The keys the proxy logs in upstream with.
+    pub keyring: Keyring,
+    /// Who may use the jump host (empty in connect mode, where it is not consulted).
+    pub client_keys: ClientKeys,
+    pub pins: Pins,
+}
+
+/// Bulk-transfer settings for both hops (DESIGN.md, "Lessons from peers"): russh's defaults
+/// (32 KiB packets, 2 MiB window, Nagle on) halve throughput.
+pub const MAX_PACKET: u32 = 65535;
+pub const WINDOW: u32 = 8 * 1024 * 1024;
+/// Messages buffered per channel before russh stops reading the socket: this bounds what a
+/// slow reader can make the proxy hold (about 64 x 64 KiB per channel).
+pub const CHANNEL_BUFFER: usize = 64;
+
+impl Proxy {
+    pub async fn load(globals: &Globals, mode: Mode) -> Result<Arc<Proxy>> {
+        let config = globals.load_config()?;
+        let state = StateDir::open(&globals.state_dir())?;
+        let keyring = Keyring::load(&config.keyring, true).await;
+        for skipped in &keyring.skipped {
+            tracing::debug!(path = %skipped.path.display(), reason = %skipped.reason, "keyring: skipped");
+        }
+        if keyring.keys.is_empty() {
+            tracing::warn!("the keyring is empty: no upstream login can succeed (see `ec2-ssh-proxy keyring list`)");
+        }
+        let client_keys = match mode {
+            Mode::Jump => {
+                let keys = ClientKeys::load(&config.client_keys);
+                for (path, reason) in &keys.skipped {
+                    tracing::warn!(path = %path.display(), %reason, "client_keys: skipped");
+                }
+                if keys.is_empty() {
+                    tracing::warn!("no client keys loaded: every client will be refused (config key `client_keys`)");
+                }
+                keys
+            }
+            Mode::Connect => ClientKeys::from_keys(Vec::new()),
+        };
+        Ok(Arc::new(Proxy {
+            host_key: state.host_key()?,
+            ca: state.ca_key()?,
+            pins: Pins::new(state.pins_path()),
+            config,
+            mode,
+            keyring,
+            client_keys,
+        }))
+    }
+
+    /// Server settings presenting our host key with a certificate for `principals`.
+    pub fn server_config(&self, principals: &[String]) -> Result<Arc<server::Config>> {
+        let cert = ca::host_certificate(&self.ca, self.host_key.public_key(), principals)?;
+        Ok(Arc::new(server::Config {
+            keys: vec![self.host_key.clone()],
+            certificates: vec![cert],
+            methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+            // The first `none` probe is answered at once; real refusals keep a small
+            // constant delay.
+            auth_rejection_time: Duration::from_millis(200),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            // OpenSSH's sshd does not drop idle sessions; neither do we.
+            inactivity_timeout: None,
+            window_size: WINDOW,
+            maximum_packet_size: MAX_PACKET,
+            channel_buffer_size: CHANNEL_BUFFER,
+            event_buffer_size: CHANNEL_BUFFER,
+            nodelay: true,
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,344 @@
+//! The SSH server the user's ssh really talks to (over stdin/stdout, or inside the jump
+//! server's direct-tcpip channel): it learns the login user and the offered key, logs in
+//! upstream, and forwards every channel and request to the host with the host's answers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use russh::keys::PublicKey;
+use russh::server::{self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect, Pty, Sig};
+use tokio::task::JoinHandle;
+
+use crate::keyring::KeyEntry;
+use crate::proxy::{Mode, Proxy};
+use crate::relay::bridge::{self, SessionLink};
+use crate::relay::refusal::UpstreamError;
+use crate::relay::upstream::{self, Upstream};
+use crate::target::Target;
+
+/// How long a channel request may wait for the host's answer before we answer "failure".
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct InnerHandler {
+    proxy: Arc<Proxy>,
+    target: Target,
+    /// This session's own handle, set once it runs: channels the host opens back are
+    /// relayed through it.
+    inner: Arc<OnceLock<server::Handle>>,
+    /// Dial and key exchange start as soon as the client connects, in parallel with the
+    /// client's own handshake, so only the login waits.
+    pending: Option<JoinHandle<Result<Upstream, UpstreamError>>>,
+    upstream: Option<Arc<Upstream>>,
+    /// Why the upstream login failed: told to the client right after its own login.
+    refusal: Option<UpstreamError>,
+    sessions: HashMap<ChannelId, SessionLink>,
+}
+
+impl InnerHandler {
+    pub fn new(proxy: Arc<Proxy>, target: Target) -> (InnerHandler, Arc<OnceLock<server::Handle>>) {
+        let inner = Arc::new(OnceLock::new());
+        let pending = tokio::spawn(upstream::connect(proxy.clone(), target.clone(), inner.clone()));
+        let handler = InnerHandler {
+            proxy,
+            target,
+            inner: inner.clone(),
+            pending: Some(pending),
+            upstream: None,
+            refusal: None,
+            sessions: HashMap::new(),
+        };
+        (handler, inner)
+    }
+
+    /// In jump mode the client already proved a `client_keys` key to the outer server;
+    /// the inner hop asks for the same again, so a stolen channel is worth nothing.
+    fn client_allowed(&self, key: &PublicKey) -> bool {
+        self.proxy.mode == Mode::Connect || self.proxy.client_keys.contains(key)
+    }
+
+    async fn log_in_upstream(&mut self, user: &str, offered: &PublicKey) -> Result<Upstream, UpstreamError> {
+        let pending = self.pending.take().ok_or_else(|| UpstreamError::Handshake {
+            host: self.target.host.clone(),
+            addr: self.target.dial.to_string(),
+            error: "the upstream connection was already used".into(),
+        })?;
+        let mut upstream = pending.await.map_err(|e| UpstreamError::Handshake {
+            host: self.target.host.clone(),
+            addr: self.target.dial.to_string(),
+            error: e.to_string(),
+        })??;
+        let candidates = candidates(&self.proxy.keyring.keys, offered);
+        match upstream::login(&mut upstream, user, &candidates).await {
+            Ok(key) => {
+                tracing::info!(host = %self.target.host, user, key = %key.fingerprint(), source = %key.label(), "logged in upstream");
+                Ok(upstream)
+            }
+            Err(attempts) => Err(UpstreamError::LoginRefused {
+                host: self.target.host.clone(),
+                user: user.to_string(),
+                attempts,
+                keyring_size: candidates.len(),
+            }),
+        }
+    }
+
+    fn link(&self, id: ChannelId) -> Option<Arc<russh::ChannelWriteHalf<russh::client::Msg>>> {
+        self.sessions.get(&id).map(|link| link.upstream.clone())
+    }
+
+    /// Answers the client's request with the host's real answer (RFC 4254 section 5.4).
+    async fn answer(&mut self, id: ChannelId, sent: Result<(), russh::Error>, session: &mut Session) -> Result<(), russh::Error> {
+        let ok = match (sent, self.sessions.get_mut(&id)) {
+            (Ok(()), Some(link)) => matches!(
+                tokio::time::timeout(REPLY_TIMEOUT, link.replies.recv()).await,
+                Ok(Some(true))
+            ),
+            _ => false,
+        };
+        if ok {
+            session.channel_success(id)
+        } else {
+            session.channel_failure(id)
+        }
+    }
+}
+
+/// The order keys are tried upstream: the key the user offered first when the keyring can
+/// sign with it (the user's own intent), then the rest of the keyring as configured.
+pub fn candidates(keyring: &[KeyEntry], offered: &PublicKey) -> Vec<KeyEntry> {
+    let (mut first, rest): (Vec<KeyEntry>, Vec<KeyEntry>) = keyring
+        .iter()
+        .cloned()
+        .partition(|k| k.public.key_data() == offered.key_data());
+    first.extend(rest);
+    first
+}
+
+impl server::Handler for InnerHandler {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(&mut self, _user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        Ok(if self.client_allowed(offer.public_key) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        if !self.client_allowed(key.public_key) {
+            return Ok(Auth::reject());
+        }
+        if self.upstream.is_none() && self.refusal.is_none() {
+            match self.log_in_upstream(user, key.public_key).await {
+                Ok(upstream) => self.upstream = Some(Arc::new(upstream)),
+                Err(refusal) => {
+                    tracing::warn!("{refusal}");
+                    self.refusal = Some(refusal);
+                }
+            }
+        }
+        // A refused upstream login is reported right after this one succeeds: SSH has no
+        // other way to show the client a reason (a banner is only sent before the user is
+        // known), and OpenSSH prints disconnect messages.
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(refusal) = &self.refusal {
+            session.disconnect(Disconnect::NoMoreAuthMethodsAvailable, &refusal.to_string(), "en")?;
+        }
+        Ok(())
+    }
+
+    async fn channel_open_session(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
+        let (Some(upstream), Some(inner)) = (self.upstream.clone(), self.inner.get().cloned()) else {
+            return Ok(());
+        };
+        match upstream.channel_open_session().await {
+            Ok(up) => {
+                let id = channel.id();
+                reply.accept().await;
+                let lost = format!("ec2-ssh-proxy: the connection to {} was lost", self.target.host);
+                self.sessions.insert(id, bridge::spawn_session(channel, up, inner, lost));
+            }
+            Err(e) => {
+                reply
+                    .reject(ChannelOpenFailure::Other {
+                        code: 2,
+                        reason: format!("ec2-ssh-proxy: {} refused a session channel: {e}", self.target.host),
+                    })
+                    .await
+            }
+        }
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(upstream) = self.upstream.clone() else {
+            return Ok(());
+        };
+        let (host, originator) = (host_to_connect.to_string(), originator_address.to_string());
+        // The host's answer can take a while (it connects first): do not hold up this session.
+        tokio::spawn(async move {
+            match upstream
+                .channel_open_direct_tcpip(host, port_to_connect, originator, originator_port)
+                .await
+            {
+                Ok(up) => {
+                    reply.accept().await;
+                    bridge::splice(channel, up).await;
+                }
+                Err(e) => {
+                    reply
+                        .reject(ChannelOpenFailure::Other { code: 2, reason: format!("the host could not open it: {e}") })
+                        .await
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.sessions.remove(&channel);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        pix_width: u32,
+        pix_height: u32,
+        modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let sent = match self.link(channel) {
+            Some(up) => up.request_pty(true, term, col_width, row_height, pix_width, pix_height, modes).await,
+            None => Err(russh::Error::WrongChannel),
+        };
+        self.answer(channel, sent, session).await
+    }
+
+    async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, session: &mut Session) -> Result<(), Self::Error> {
+        let sent = match self.link(channel) {
+            Some(up) => up.set_env(true, name, value).await,
+            None => Err(russh::Error::WrongChannel),
+        };
+        self.answer(channel, sent, session).await
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        let sent = match self.link(channel) {
+            Some(up) => up.request_shell(true).await,
+            None => Err(russh::Error::WrongChannel),
+        };
+        self.answer(channel, sent, session).await
+    }
+
+    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        let sent = match self.link(channel) {
+            Some(up) => up.exec(true, data.to_vec()).await,
+            None => Err(russh::Error::WrongChannel),
+        };
+        self.answer(channel, sent, session).await
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+        let sent = match self.link(channel) {
+            Some(up) => up.request_subsystem(true, name).await,
+            None => Err(russh::Error::WrongChannel),
+        };
+        self.answer(channel, sent, session).await
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // X11 forwarding is not relayed; say so rather than leave the client waiting.
+        session.channel_failure(channel)
+    }
+
+    async fn agent_request(&mut self, channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+        let Some(up) = self.link(channel) else {
+            return Ok(false);
+        };
+        if up.agent_forward(true).await.is_err() {
+            return Ok(false);
+        }
+        let Some(link) = self.sessions.get_mut(&channel) else {
+            return Ok(false);
+        };
+        Ok(matches!(
+            tokio::time::timeout(REPLY_TIMEOUT, link.replies.recv()).await,
+            Ok(Some(true))
+        ))
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        pix_width: u32,
+        pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(up) = self.link(channel) {
+            let _ = up.window_change(col_width, row_height, pix_width, pix_height).await;
+        }
+        Ok(())
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(up) = self.link(channel) {
+            let _ = up.signal(signal).await;
+        }
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        let Some(upstream) = self.upstream.clone() else {
+            return Ok(false);
+        };
+        match upstream.tcpip_forward(address, *port).await {
+            Ok(bound) => {
+                if *port == 0 {
+                    *port = bound;
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!("the host refused tcpip-forward {address}:{port}: {e}");
+                Ok(false)
+            }
+        }
+    }
+
+    async fn cancel_tcpip_forward(&mut self, address: &str, port: u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        let Some(upstream) = self.upstream.clone() else {
+            return Ok(false);
+        };
+        Ok(upstream.cancel_tcpip_forward(address, port).await.is_ok())
+    }
+}
