@@ -47,6 +47,9 @@ pub const WINDOW: u32 = 8 * 1024 * 1024;
 /// slow reader can make the proxy hold (about 64 x 64 KiB per channel).
 pub const CHANNEL_BUFFER: usize = 64;
 
+/// Messages queued to a client-facing session loop: room for several full client windows.
+pub const EVENT_BUFFER: usize = 2048;
+
 impl Proxy {
     pub async fn load(globals: &Globals, mode: Mode) -> Result<Arc<Proxy>> {
         let config = globals.load_config()?;
@@ -98,8 +101,13 @@ impl Proxy {
             window_size: WINDOW,
             maximum_packet_size: MAX_PACKET,
             channel_buffer_size: CHANNEL_BUFFER,
-            event_buffer_size: CHANNEL_BUFFER,
+            // Relay tasks send the client data only within the client's window, so this
+            // queue never has to make them wait; a wait here could close a cycle with the
+            // upstream session (see front/channel_io.rs).
+            event_buffer_size: EVENT_BUFFER,
             nodelay: true,
+            // Windows refill as the relay consumes, not as data arrives (relay/bridge.rs).
+            manual_window_adjust: true,
             ..Default::default()
         }))
     }

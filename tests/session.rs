@@ -58,6 +58,14 @@ fn exec_exit_codes(mode: Mode) {
     );
 }
 
+/// Commands that print nothing: `true` and `exit 5` end the session with their status (the
+/// exit-status/eof/close must reach the client even with no data before them).
+fn exec_without_output_exits(mode: Mode) {
+    let w = World::start();
+    w.ssh(mode).args([&w.dest(), "true"]).timeout(20).run().assert_success().assert_stdout("");
+    w.ssh(mode).args([&w.dest(), "exit 5"]).timeout(20).run().assert_code(5).assert_stdout("");
+}
+
 /// A remote command killed by a signal: the client exits as plain ssh to the sshd does.
 fn exec_killed_by_signal_matches_plain_ssh(mode: Mode) {
     let w = World::start();
@@ -118,6 +126,7 @@ both_modes!(
     no_pty_without_tty_request,
     interactive_shell_on_pty,
     exec_exit_codes,
+    exec_without_output_exits,
     exec_killed_by_signal_matches_plain_ssh,
     stderr_kept_separate_from_stdout,
     env_is_passed,

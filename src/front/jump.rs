@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
 
+use crate::front::channel_io::ChannelIo;
 use crate::front::run_inner;
 use crate::proxy::Proxy;
 use crate::target;
@@ -156,7 +157,7 @@ impl server::Handler for OuterHandler {
                 let proxy = self.proxy.clone();
                 tokio::spawn(async move {
                     let host = target.host.clone();
-                    if let Err(e) = run_inner(proxy, target, channel.into_stream()).await {
+                    if let Err(e) = run_inner(proxy, target, ChannelIo::new(channel)).await {
                         tracing::debug!(%host, "{e:#}");
                     }
                 });

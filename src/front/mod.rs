@@ -1,6 +1,7 @@
 //! The two ways a client reaches the inner server: the jump-host daemon (`serve`) and
 //! stdin/stdout (`connect`). Both end in `run_inner`.
 
+mod channel_io;
 pub mod jump;
 pub mod stdio;
 

@@ -1,33 +1,97 @@
-//! Moving channel traffic between the client-facing and the upstream side. Each direction
-//! is its own task that owns one reader and one writer; waiting on the writer's SSH window
-//! is the back-pressure that keeps a slow reader from making the proxy buffer without bound.
+//! Moving channel traffic between the client-facing and the upstream side, with flow
+//! control end to end.
+//!
+//! russh refills a window when data arrives, not when it is consumed, and a full channel
+//! queue stops the whole session loop, window adjusts included. A relay built on that
+//! deadlocks bulk transfers running both ways (`cat`): the client loop waits for the
+//! upstream, the upstream loop waits for a client window adjust queued behind data in the
+//! client loop. So:
+//! - client-facing channels run with manual window grants (our vendored russh patch): the
+//!   client may send only what the upstream has taken, and the reader here never stalls
+//!   the client loop;
+//! - upstream channels keep russh's refill-on-arrival, so each is read ahead into a byte
+//!   budget: a slow client holds at most BUDGET bytes per channel in the proxy.
 
 use std::sync::Arc;
 
-use russh::{
-    client, server, Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect,
-};
-use tokio::sync::mpsc;
+use russh::{client, server, Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-/// Relays a plain byte channel (direct-tcpip, forwarded-tcpip, agent) both ways until
-/// both sides are closed.
-pub async fn splice<A, B>(a: Channel<A>, b: Channel<B>)
-where
-    A: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static,
-    B: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static,
-{
-    let (a_read, a_write) = a.split();
-    let (b_read, b_write) = b.split();
-    tokio::join!(forward_bytes(a_read, &b_write), forward_bytes(b_read, &a_write));
+/// Bytes one upstream channel may hold in the proxy for a slow client.
+const BUDGET: usize = 8 * 1024 * 1024;
+
+type ReadAhead = mpsc::UnboundedReceiver<(ChannelMsg, Option<OwnedSemaphorePermit>)>;
+
+/// Reads `from` in a task of its own so that its session loop never waits for us. With a
+/// budget, holds at most that many bytes not yet written; each message carries the permit
+/// that returns its bytes once written. Without one, the peer's window is the bound.
+fn read_ahead(mut from: ChannelReadHalf, budget: Option<usize>) -> ReadAhead {
+    let budget = budget.map(|bytes| Arc::new(Semaphore::new(bytes)));
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(msg) = from.wait().await {
+            let size = data_len(&msg);
+            let permit = match &budget {
+                Some(budget) if size > 0 => {
+                    let Ok(permit) = budget.clone().acquire_many_owned(size.min(BUDGET) as u32).await else {
+                        break;
+                    };
+                    Some(permit)
+                }
+                _ => None,
+            };
+            if tx.send((msg, permit)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
-/// Data, stderr and EOF from `from` to `to`; on close (or a dead session) closes `to`.
-/// Channel requests are not bytes: the session handler forwards those itself.
-async fn forward_bytes<S>(mut from: ChannelReadHalf, to: &ChannelWriteHalf<S>)
-where
-    S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static,
-{
-    while let Some(msg) = from.wait().await {
+fn data_len(msg: &ChannelMsg) -> usize {
+    match msg {
+        ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => data.len(),
+        _ => 0,
+    }
+}
+
+/// Relays a plain byte channel (direct-tcpip, forwarded-tcpip, agent) both ways until both
+/// sides are closed.
+pub async fn splice(client_side: Channel<server::Msg>, upstream: Channel<client::Msg>) {
+    let (c_read, c_write) = client_side.split();
+    let (u_read, u_write) = upstream.split();
+    tokio::join!(
+        forward_up(c_read, &u_write, &c_write),
+        forward_bytes(read_ahead(u_read, Some(BUDGET)), &c_write),
+    );
+}
+
+/// Client to upstream: data, stderr and EOF; each chunk the upstream took is granted back
+/// to the client as window. On close, closes the upstream side.
+async fn forward_up(from: ChannelReadHalf, to: &ChannelWriteHalf<client::Msg>, grant: &ChannelWriteHalf<server::Msg>) {
+    let mut from = read_ahead(from, None);
+    while let Some((msg, _)) = from.recv().await {
+        let size = data_len(&msg) as u32;
+        let sent = match msg {
+            ChannelMsg::Data { data } => to.data_bytes(data).await,
+            ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
+            ChannelMsg::Eof => to.eof().await,
+            ChannelMsg::Close => break,
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            break;
+        }
+        if size > 0 {
+            let _ = grant.grant_window(size).await;
+        }
+    }
+    let _ = to.close().await;
+}
+
+/// Upstream to client for plain byte channels.
+async fn forward_bytes(mut from: ReadAhead, to: &ChannelWriteHalf<server::Msg>) {
+    while let Some((msg, _permit)) = from.recv().await {
         let sent = match msg {
             ChannelMsg::Data { data } => to.data_bytes(data).await,
             ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
@@ -51,7 +115,8 @@ pub struct SessionLink {
 }
 
 /// Starts relaying a session channel: client bytes go up; upstream bytes, exit status or
-/// signal, EOF and close come down in the order the host sent them.
+/// signal, EOF and close come down in the order the host sent them. `lost` is what the
+/// client is told if the upstream connection dies under the session.
 pub fn spawn_session(
     client_side: Channel<server::Msg>,
     upstream: Channel<client::Msg>,
@@ -61,10 +126,12 @@ pub fn spawn_session(
     let (client_read, client_write) = client_side.split();
     let (up_read, up_write) = upstream.split();
     let up_write = Arc::new(up_write);
+    let client_write = Arc::new(client_write);
     let (replies_tx, replies) = mpsc::unbounded_channel();
-    let up = up_write.clone();
-    tokio::spawn(async move { forward_bytes(client_read, &up).await });
-    tokio::spawn(async move { forward_session_down(up_read, client_write, inner, replies_tx, lost).await });
+    let (up, grant) = (up_write.clone(), client_write.clone());
+    tokio::spawn(async move { forward_up(client_read, &up, &grant).await });
+    let down = read_ahead(up_read, Some(BUDGET));
+    tokio::spawn(async move { forward_session_down(down, &client_write, inner, replies_tx, lost).await });
     SessionLink {
         upstream: up_write,
         replies,
@@ -72,15 +139,15 @@ pub fn spawn_session(
 }
 
 async fn forward_session_down(
-    mut from: ChannelReadHalf,
-    to: ChannelWriteHalf<server::Msg>,
+    mut from: ReadAhead,
+    to: &ChannelWriteHalf<server::Msg>,
     inner: server::Handle,
     replies: mpsc::UnboundedSender<bool>,
     lost: String,
 ) {
-    let id = to.id();
+    let id: ChannelId = to.id();
     let mut closed = false;
-    while let Some(msg) = from.wait().await {
+    while let Some((msg, _permit)) = from.recv().await {
         let sent = match msg {
             ChannelMsg::Data { data } => to.data_bytes(data).await,
             ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
@@ -122,8 +189,6 @@ async fn forward_session_down(
     } else {
         // The upstream session died under us. Say so before anything else reaches the
         // client: a bare channel close would end ssh with 255 and no word of why.
-        let _ = inner
-            .disconnect(Disconnect::ConnectionLost, lost, "en".into())
-            .await;
+        let _ = inner.disconnect(Disconnect::ConnectionLost, lost, "en".into()).await;
     }
 }

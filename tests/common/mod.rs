@@ -183,6 +183,17 @@ fn wait_for_file_text(path: &Path, needle: &str, timeout: Duration, child: &mut 
     false
 }
 
+/// The tail of captured stdout for failure messages; binary data is summarized, not dumped.
+pub fn printable_tail(bytes: &[u8], max: usize) -> String {
+    let start = bytes.len().saturating_sub(max);
+    let t = &bytes[start..];
+    let binary = t.iter().filter(|&&b| b < 0x09 || (b > 0x0d && b < 0x20) || b == 0x7f).count();
+    if binary > t.len() / 50 || std::str::from_utf8(t).is_err() && binary > 0 {
+        return format!("(binary data, last {} bytes not shown)", t.len());
+    }
+    tail(&String::from_utf8_lossy(t), max)
+}
+
 /// Last `max` bytes of a text, for failure messages.
 pub fn tail(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -708,6 +719,15 @@ impl World {
         self.tool("ssh", mode, config)
     }
 
+    /// ssh with no jump/ProxyCommand options (e.g. `-W host:port -p PROXYPORT user@127.0.0.1`
+    /// straight at the jump server).
+    pub fn ssh_no_mode(&self, config: &Path) -> Cmd {
+        let mut c = Command::new("ssh");
+        c.arg("-F").arg(config);
+        c.env_remove("SSH_AUTH_SOCK");
+        Cmd::from_command(c, self.diagnostics_lazy())
+    }
+
     pub fn scp(&self, mode: Mode) -> Cmd {
         self.tool("scp", mode, &self.ssh_config)
     }
@@ -925,7 +945,7 @@ impl Running {
                     self.command,
                     elapsed.as_secs_f64(),
                     stdout.len(),
-                    tail(&String::from_utf8_lossy(&stdout), 2000),
+                    printable_tail(&stdout, 2000),
                     tail(&stderr, 4000),
                     diag
                 );
@@ -980,7 +1000,7 @@ impl Output {
             self.code(),
             self.elapsed.as_secs_f64(),
             self.stdout.len(),
-            tail(&self.stdout_text(), 2000),
+            printable_tail(&self.stdout, 2000),
             tail(&self.stderr, 4000),
             Cmd::diag_from(&self.diag)
         )
@@ -1071,37 +1091,33 @@ pub fn echo_server() -> u16 {
     port
 }
 
-/// Connects (retrying until `timeout`) and round-trips `payload` through an echo path.
+/// Connects (retrying until `timeout`), writes `payload` (from a thread, then half-closes),
+/// reads until EOF: a round trip through an echo path.
 pub fn echo_roundtrip(port: u16, payload: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
     let deadline = Instant::now() + timeout;
     let mut last_err = String::new();
     while Instant::now() < deadline {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                if let Err(e) = s.write_all(payload) {
-                    last_err = format!("write: {e}");
-                    thread::sleep(Duration::from_millis(200));
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let data = payload.to_vec();
+                let writer = thread::spawn(move || {
+                    let r = w.write_all(&data);
+                    let _ = w.shutdown(std::net::Shutdown::Write);
+                    r
+                });
+                let mut got = Vec::new();
+                let read = s.read_to_end(&mut got);
+                let wrote = writer.join().unwrap();
+                if got.is_empty() {
+                    // ssh accepted locally but the forward is not up yet (or failed): retry.
+                    last_err = format!("connection closed with no data (read: {read:?}, write: {wrote:?})");
+                    thread::sleep(Duration::from_millis(250));
                     continue;
                 }
-                let mut got = vec![0u8; payload.len()];
-                let mut n = 0;
-                while n < got.len() {
-                    match s.read(&mut got[n..]) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) => {
-                            last_err = format!("read: {e}");
-                            break;
-                        }
-                    }
-                }
-                got.truncate(n);
-                if n == 0 {
-                    // ssh accepted locally but the forward failed: retry a little.
-                    last_err = format!("connection closed with no data ({last_err})");
-                    thread::sleep(Duration::from_millis(200));
-                    continue;
+                if let Err(e) = read {
+                    return Err(format!("read after {} bytes: {e}", got.len()));
                 }
                 return Ok(got);
             }
