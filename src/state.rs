@@ -26,9 +26,10 @@ impl StateDir {
                 format!("cannot restrict {} to its owner (chmod 700)", root.display())
             })?;
         }
-        Ok(StateDir {
-            root: root.to_path_buf(),
-        })
+        // Absolute, so messages that name files here can be acted on from anywhere.
+        let root = std::path::absolute(root)
+            .with_context(|| format!("cannot resolve the state directory {}", root.display()))?;
+        Ok(StateDir { root })
     }
 
     /// The key the proxy proves itself with: the jump server's host key, and the key the

@@ -135,7 +135,7 @@ impl server::Handler for InnerHandler {
             match self.log_in_upstream(user, key.public_key).await {
                 Ok(upstream) => self.upstream = Some(Arc::new(upstream)),
                 Err(refusal) => {
-                    tracing::warn!("{refusal}");
+                    tracing::info!("{refusal}");
                     self.refusal = Some(refusal);
                 }
             }
