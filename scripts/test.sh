@@ -34,6 +34,14 @@ fi
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || as_root mkdir -p /run/sshd || true
 
+# The tests log in upstream as ec2-user (as on Amazon Linux) when run as root. usermod -p '*'
+# unlocks the account for key logins without giving it a password.
+if [ "$(id -u)" = 0 ] && ! id ec2-user >/dev/null 2>&1; then
+    log "creating the test login user ec2-user"
+    useradd -m -s /bin/bash ec2-user
+    usermod -p '*' ec2-user
+fi
+
 # --- python3 (remote-forward test client; moto) -------------------------------------------------
 if [ ! -x /usr/bin/python3 ]; then
     log "installing python3"

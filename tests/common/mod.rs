@@ -55,10 +55,24 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// The user the tests log in as upstream (root in CI; sshd run as non-root only allows itself).
+/// The user the tests log in as upstream. As root: `ec2-user`, as on Amazon Linux, and
+/// because root's own shell startup here (pyenv in ~/.bashrc, run by sshd for every
+/// command) takes a lock that concurrent sessions wait on for a minute. As anyone else:
+/// themselves (an sshd run as non-root only lets its own user in).
 pub fn login_user() -> String {
     let out = Command::new("id").arg("-un").output().expect("run id -un");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if me != "root" {
+        return me;
+    }
+    let known = Command::new("id").arg("ec2-user").output().is_ok_and(|o| o.status.success());
+    if !known {
+        panic!(
+            "the tests log in as ec2-user, which does not exist; scripts/test.sh creates it \
+             (useradd -m ec2-user && usermod -p '*' ec2-user)"
+        );
+    }
+    "ec2-user".to_string()
 }
 
 fn run_checked(cmd: &mut Command) -> std::process::Output {
@@ -230,7 +244,8 @@ impl Sshd {
         let authorized_keys = dir.path().join("authorized_keys");
         fs::write(&authorized_keys, authorized_pubkeys.join("\n") + "\n").unwrap();
         fs::set_permissions(&authorized_keys, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        // The login user (see login_user) writes uploads here.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let mut sshd = Sshd {
             port: free_port(),
             config: dir.path().join("sshd_config"),
@@ -536,7 +551,8 @@ impl WorldBuilder {
         require_openssh();
         let tmp = tempfile::Builder::new().prefix("ec2sp-").tempdir().unwrap();
         let t = tmp.path().to_path_buf();
-        fs::set_permissions(&t, fs::Permissions::from_mode(0o755)).unwrap();
+        // The login user (not the test's user) reads and writes transfer files here.
+        fs::set_permissions(&t, fs::Permissions::from_mode(0o777)).unwrap();
 
         // The user's key (allowed by the jump host) and the proxy's upstream key (keyring).
         let client_key = t.join("client_key");
