@@ -35,9 +35,7 @@ pub fn host_certificate(
     for principal in principals {
         builder.valid_principal(principal.clone())?;
     }
-    builder
-        .sign(ca)
-        .context("cannot sign the host certificate")
+    builder.sign(ca).context("cannot sign the host certificate")
 }
 
 /// The known_hosts line: `@cert-authority PATTERNS KEYTYPE BASE64 ec2-ssh-proxy`.
@@ -71,7 +69,10 @@ mod tests {
         let ca = key();
         let line = authority_line("*.internal,web-*", ca.public_key());
         let parts: Vec<&str> = line.split(' ').collect();
-        assert_eq!(&parts[..3], ["@cert-authority", "*.internal,web-*", "ssh-ed25519"]);
+        assert_eq!(
+            &parts[..3],
+            ["@cert-authority", "*.internal,web-*", "ssh-ed25519"]
+        );
         let parsed = PublicKey::from_openssh(&parts[2..].join(" ")).unwrap();
         assert_eq!(parsed.key_data(), ca.public_key().key_data());
     }

@@ -60,6 +60,16 @@ pub enum HostPortError {
     BareIpv6,
 }
 
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 impl FromStr for HostPort {
     type Err = HostPortError;
 

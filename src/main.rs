@@ -6,7 +6,9 @@ mod cli;
 mod client_keys;
 mod config;
 mod front;
+mod inventory;
 mod keyring;
+mod keys;
 mod pins;
 mod proxy;
 mod relay;
@@ -61,7 +63,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = globals.load_config()?;
             let state = state::StateDir::open(&globals.state_dir())?;
             let ca = state.ca_key()?;
-            println!("{}", ca::authority_line(&config.ca_patterns, ca.public_key()));
+            println!(
+                "{}",
+                ca::authority_line(&config.ca_patterns, ca.public_key())
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keyring {

@@ -16,7 +16,9 @@ pub enum PinCheck {
     New,
     Match,
     /// The host presents another key than the pinned one (its SHA256 fingerprint).
-    Changed { pinned: String },
+    Changed {
+        pinned: String,
+    },
 }
 
 /// Decides from the pin file's text; the first line for an id wins, as in known_hosts.
@@ -119,7 +121,9 @@ mod tests {
         let k = key();
         let text = format!(
             "# comment\n\ngarbage\nweb-1 {}\n",
-            PublicKey::new(k.key_data().clone(), "").to_openssh().unwrap()
+            PublicKey::new(k.key_data().clone(), "")
+                .to_openssh()
+                .unwrap()
         );
         assert_eq!(check(&text, "web-1", &k), PinCheck::Match);
         assert_eq!(check(&text, "garbage", &k), PinCheck::New);

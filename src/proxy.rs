@@ -53,6 +53,10 @@ pub const EVENT_BUFFER: usize = 2048;
 impl Proxy {
     pub async fn load(globals: &Globals, mode: Mode) -> Result<Arc<Proxy>> {
         let config = globals.load_config()?;
+        match &config.source {
+            Some(path) => tracing::debug!(config = %path.display(), "loaded the config"),
+            None => tracing::debug!("no config file: built-in defaults"),
+        }
         let state = StateDir::open(&globals.state_dir())?;
         let keyring = Keyring::load(&config.keyring, true).await;
         for skipped in &keyring.skipped {
@@ -69,6 +73,8 @@ impl Proxy {
                 }
                 if keys.is_empty() {
                     tracing::warn!("no client keys loaded: every client will be refused (config key `client_keys`)");
+                } else {
+                    tracing::info!("{} client keys may use the jump host", keys.len());
                 }
                 keys
             }

@@ -23,7 +23,10 @@ impl StateDir {
         let mode = fs::metadata(root)?.permissions().mode();
         if mode & 0o077 != 0 {
             fs::set_permissions(root, fs::Permissions::from_mode(0o700)).with_context(|| {
-                format!("cannot restrict {} to its owner (chmod 700)", root.display())
+                format!(
+                    "cannot restrict {} to its owner (chmod 700)",
+                    root.display()
+                )
             })?;
         }
         // Absolute, so messages that name files here can be acted on from anywhere.
@@ -121,6 +124,9 @@ mod tests {
         let path = dir.path().join("ca_ed25519");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = format!("{:#}", state.ca_key().unwrap_err());
-        assert!(err.contains("too open") && err.contains("chmod 600"), "{err}");
+        assert!(
+            err.contains("too open") && err.contains("chmod 600"),
+            "{err}"
+        );
     }
 }

@@ -111,7 +111,9 @@ mod tests {
     #[test]
     fn jump_mode_refuses_unknown_destinations() {
         let err = resolve(&config(), "127.0.0.1", 6379, false).unwrap_err();
-        assert!(err.to_string().contains("127.0.0.1:6379 is not a known host"));
+        assert!(err
+            .to_string()
+            .contains("127.0.0.1:6379 is not a known host"));
     }
 
     #[test]
@@ -120,15 +122,5 @@ mod tests {
         assert_eq!(t.dial.host, "Other.Example");
         assert_eq!(t.dial.port, 2022);
         assert_eq!(t.pin_id, "[other.example]:2022");
-    }
-}
-
-impl std::fmt::Display for HostPort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
     }
 }

@@ -9,11 +9,21 @@ use common::*;
 fn twenty_concurrent_sessions(mode: Mode) {
     let w = World::start();
     let payloads: Vec<Vec<u8>> = (0..20)
-        .map(|i| format!("session-{i:02}:").repeat(2000 + i * 100).into_bytes())
+        .map(|i| {
+            format!("session-{i:02}:")
+                .repeat(2000 + i * 100)
+                .into_bytes()
+        })
         .collect();
     let running: Vec<_> = payloads
         .iter()
-        .map(|p| w.ssh(mode).args([&w.dest(), "cat"]).stdin_bytes(p.clone()).timeout(90).spawn())
+        .map(|p| {
+            w.ssh(mode)
+                .args([&w.dest(), "cat"])
+                .stdin_bytes(p.clone())
+                .timeout(90)
+                .spawn()
+        })
         .collect();
     for (i, (r, p)) in running.into_iter().zip(&payloads).enumerate() {
         let out = r.wait();

@@ -14,10 +14,20 @@ fn local_forward_to_echo_server(mode: Mode) {
     let lport = free_port();
     let running = w
         .ssh(mode)
-        .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L", &format!("127.0.0.1:{lport}:127.0.0.1:{echo}"), &w.dest()])
+        .args([
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            &format!("127.0.0.1:{lport}:127.0.0.1:{echo}"),
+            &w.dest(),
+        ])
         .timeout(90)
         .spawn();
-    for payload in [b"hello through -L\n".to_vec(), (0..(4u32 << 20)).map(|i| (i * 7 % 256) as u8).collect()] {
+    for payload in [
+        b"hello through -L\n".to_vec(),
+        (0..(4u32 << 20)).map(|i| (i * 7 % 256) as u8).collect(),
+    ] {
         match echo_roundtrip(lport, &payload, Duration::from_secs(20)) {
             Ok(got) => assert!(
                 got == payload,
@@ -27,7 +37,11 @@ fn local_forward_to_echo_server(mode: Mode) {
                 running.stderr_so_far(),
                 w.diagnostics()
             ),
-            Err(e) => panic!("-L round trip failed ({mode:?}): {e}; ssh stderr: {}\n{}", running.stderr_so_far(), w.diagnostics()),
+            Err(e) => panic!(
+                "-L round trip failed ({mode:?}): {e}; ssh stderr: {}\n{}",
+                running.stderr_so_far(),
+                w.diagnostics()
+            ),
         }
     }
 }
@@ -63,7 +77,13 @@ print(data.decode())
     );
     let out = w
         .ssh(mode)
-        .args(["-o", "ExitOnForwardFailure=yes", "-R", &format!("127.0.0.1:{rport}:127.0.0.1:{echo}"), &w.dest()])
+        .args([
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            &format!("127.0.0.1:{rport}:127.0.0.1:{echo}"),
+            &w.dest(),
+        ])
         .arg(format!("/usr/bin/python3 -c '{script}'"))
         .timeout(60)
         .run();

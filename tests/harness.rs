@@ -16,15 +16,43 @@ fn sshd_fixture_accepts_keyring_key_and_restarts_with_new_host_key() {
     let mut sshd = Sshd::start(&[pubkey]);
     let ssh = |sshd: &Sshd| {
         let mut c = std::process::Command::new("ssh");
-        c.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-i"])
-            .arg(&key)
-            .args(["-p", &sshd.port.to_string(), "-l", &login_user(), "127.0.0.1", "echo ok; exit 7"]);
-        Cmd::from_command(c, format!("\0{}", sshd.log_path.display())).timeout(20).run()
+        c.args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-i",
+        ])
+        .arg(&key)
+        .args([
+            "-p",
+            &sshd.port.to_string(),
+            "-l",
+            &login_user(),
+            "127.0.0.1",
+            "echo ok; exit 7",
+        ]);
+        Cmd::from_command(c, format!("\0{}", sshd.log_path.display()))
+            .timeout(20)
+            .run()
     };
     let out = ssh(&sshd);
     out.assert_code(7).assert_stdout("ok\n");
-    assert!(sshd.log().contains("Accepted publickey"), "sshd log:\n{}", sshd.log());
+    assert!(
+        sshd.log().contains("Accepted publickey"),
+        "sshd log:\n{}",
+        sshd.log()
+    );
     let old = sshd.host_key_fingerprint();
     sshd.restart_with_new_host_key();
     assert_ne!(old, sshd.host_key_fingerprint());
@@ -38,10 +66,24 @@ fn sshd_fixture_kill_sessions_drops_a_running_session() {
     let key = dir.path().join("k");
     let sshd = Sshd::start(&[keygen(&key, "harness")]);
     let mut c = std::process::Command::new("ssh");
-    c.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
-        .arg(&key)
-        .args(["-p", &sshd.port.to_string(), "-l", &login_user(), "127.0.0.1", "sleep 31"]);
+    c.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
+    .arg(&key)
+    .args([
+        "-p",
+        &sshd.port.to_string(),
+        "-l",
+        &login_user(),
+        "127.0.0.1",
+        "sleep 31",
+    ]);
     let running = Cmd::from_command(c, String::new()).timeout(60).spawn();
     assert!(sshd.wait_for_session_process("sleep 31", Duration::from_secs(15)));
     sshd.kill_sessions();

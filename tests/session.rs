@@ -11,7 +11,11 @@ fn pty_is_allocated_for_tty_requests(mode: Mode) {
     let w = World::start();
     let out = w
         .ssh(mode)
-        .args(["-tt", &w.dest(), "tty; test -t 0 && echo TTY-OK; echo TERM=$TERM"])
+        .args([
+            "-tt",
+            &w.dest(),
+            "tty; test -t 0 && echo TTY-OK; echo TERM=$TERM",
+        ])
         .env("TERM", "vt220")
         .stdin_bytes(Vec::new())
         .timeout(30)
@@ -25,7 +29,10 @@ fn pty_is_allocated_for_tty_requests(mode: Mode) {
 /// Without -t there is no pty (the proxy must not invent one).
 fn no_pty_without_tty_request(mode: Mode) {
     let w = World::start();
-    let out = w.ssh(mode).args(["-T", &w.dest(), "test -t 0 || echo NO-TTY"]).run();
+    let out = w
+        .ssh(mode)
+        .args(["-T", &w.dest(), "test -t 0 || echo NO-TTY"])
+        .run();
     out.assert_success().assert_stdout("NO-TTY\n");
 }
 
@@ -46,8 +53,12 @@ fn interactive_shell_on_pty(mode: Mode) {
 fn exec_exit_codes(mode: Mode) {
     let w = World::start();
     for code in [0, 1, 42] {
-        let out = w.ssh(mode).args([&w.dest(), &format!("echo ran-{code}; exit {code}")]).run();
-        out.assert_code(code).assert_stdout(&format!("ran-{code}\n"));
+        let out = w
+            .ssh(mode)
+            .args([&w.dest(), &format!("echo ran-{code}; exit {code}")])
+            .run();
+        out.assert_code(code)
+            .assert_stdout(&format!("ran-{code}\n"));
     }
     // Proof the upstream login used the proxy's keyring key, not the user's key.
     let log = w.sshd.log();
@@ -62,8 +73,18 @@ fn exec_exit_codes(mode: Mode) {
 /// exit-status/eof/close must reach the client even with no data before them).
 fn exec_without_output_exits(mode: Mode) {
     let w = World::start();
-    w.ssh(mode).args([&w.dest(), "true"]).timeout(20).run().assert_success().assert_stdout("");
-    w.ssh(mode).args([&w.dest(), "exit 5"]).timeout(20).run().assert_code(5).assert_stdout("");
+    w.ssh(mode)
+        .args([&w.dest(), "true"])
+        .timeout(20)
+        .run()
+        .assert_success()
+        .assert_stdout("");
+    w.ssh(mode)
+        .args([&w.dest(), "exit 5"])
+        .timeout(20)
+        .run()
+        .assert_code(5)
+        .assert_stdout("");
 }
 
 /// A remote command killed by a signal: the client exits as plain ssh to the sshd does.
@@ -86,10 +107,19 @@ fn stderr_kept_separate_from_stdout(mode: Mode) {
     let w = World::start();
     let out = w
         .ssh(mode)
-        .args([&w.dest(), "echo to-stdout; echo to-stderr >&2; echo more-stdout"])
+        .args([
+            &w.dest(),
+            "echo to-stdout; echo to-stderr >&2; echo more-stdout",
+        ])
         .run();
-    out.assert_success().assert_stdout("to-stdout\nmore-stdout\n").assert_stderr_contains("to-stderr\n");
-    assert!(!out.stderr.contains("stdout"), "stdout text leaked into stderr\n{}", out.report());
+    out.assert_success()
+        .assert_stdout("to-stdout\nmore-stdout\n")
+        .assert_stderr_contains("to-stderr\n");
+    assert!(
+        !out.stderr.contains("stdout"),
+        "stdout text leaked into stderr\n{}",
+        out.report()
+    );
 }
 
 /// `-o SendEnv=TEST_VAR` reaches the remote command (the sshd has AcceptEnv TEST_*).
@@ -97,16 +127,26 @@ fn env_is_passed(mode: Mode) {
     let w = World::start();
     let out = w
         .ssh(mode)
-        .args(["-o", "SendEnv=TEST_VAR", &w.dest(), "echo \"value=$TEST_VAR\""])
+        .args([
+            "-o",
+            "SendEnv=TEST_VAR",
+            &w.dest(),
+            "echo \"value=$TEST_VAR\"",
+        ])
         .env("TEST_VAR", "hello from the client")
         .run();
-    out.assert_success().assert_stdout("value=hello from the client\n");
+    out.assert_success()
+        .assert_stdout("value=hello from the client\n");
 }
 
 /// Small stdin is delivered and EOF is propagated (`cat` ends; `wc -c` counts).
 fn stdin_eof_is_propagated(mode: Mode) {
     let w = World::start();
-    let out = w.ssh(mode).args([&w.dest(), "wc -c"]).stdin_bytes(&b"twelve bytes"[..]).run();
+    let out = w
+        .ssh(mode)
+        .args([&w.dest(), "wc -c"])
+        .stdin_bytes(&b"twelve bytes"[..])
+        .run();
     out.assert_success();
     assert_eq!(out.stdout_text().trim(), "12", "{}", out.report());
 }
@@ -116,9 +156,20 @@ fn stdin_eof_is_propagated(mode: Mode) {
 fn early_stdin_is_not_dropped(mode: Mode) {
     let w = World::start();
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let out = w.ssh(mode).args([&w.dest(), "cat"]).stdin_bytes(payload.clone()).timeout(60).run();
+    let out = w
+        .ssh(mode)
+        .args([&w.dest(), "cat"])
+        .stdin_bytes(payload.clone())
+        .timeout(60)
+        .run();
     out.assert_success();
-    assert!(out.stdout == payload, "got {} of {} bytes back\n{}", out.stdout.len(), payload.len(), out.report());
+    assert!(
+        out.stdout == payload,
+        "got {} of {} bytes back\n{}",
+        out.stdout.len(),
+        payload.len(),
+        out.report()
+    );
 }
 
 both_modes!(

@@ -15,10 +15,19 @@ fn stdin_64mib_through_cat_roundtrip(mode: Mode) {
     let src = w.path("src.bin");
     let back = w.path("back.bin");
     random_file(&src, BIG);
-    let out = w.ssh(mode).args([&w.dest(), "cat"]).stdin_file(&src).timeout(BIG_TIMEOUT).run();
+    let out = w
+        .ssh(mode)
+        .args([&w.dest(), "cat"])
+        .stdin_file(&src)
+        .timeout(BIG_TIMEOUT)
+        .run();
     out.assert_success();
     std::fs::write(&back, &out.stdout).unwrap();
-    assert_same_file(&src, &back, &format!("64 MiB through cat ({mode:?})\n{}", out.report()));
+    assert_same_file(
+        &src,
+        &back,
+        &format!("64 MiB through cat ({mode:?})\n{}", out.report()),
+    );
 }
 
 /// `scp local host:remote` (default SFTP-based scp), 64 MiB, checksum compared on the host.
@@ -35,7 +44,11 @@ fn scp_upload_64mib(mode: Mode) {
         .timeout(BIG_TIMEOUT)
         .run();
     out.assert_success();
-    assert_same_file(&src, &remote, &format!("scp upload ({mode:?})\n{}", out.report()));
+    assert_same_file(
+        &src,
+        &remote,
+        &format!("scp upload ({mode:?})\n{}", out.report()),
+    );
 }
 
 /// `scp host:remote local`, 64 MiB.
@@ -52,7 +65,11 @@ fn scp_download_64mib(mode: Mode) {
         .timeout(BIG_TIMEOUT)
         .run();
     out.assert_success();
-    assert_same_file(&remote, &dst, &format!("scp download ({mode:?})\n{}", out.report()));
+    assert_same_file(
+        &remote,
+        &dst,
+        &format!("scp download ({mode:?})\n{}", out.report()),
+    );
 }
 
 /// Legacy scp protocol (`scp -O`: an exec of `scp -t`/`scp -f` instead of the sftp subsystem),
@@ -70,7 +87,11 @@ fn scp_legacy_protocol_both_directions(mode: Mode) {
         .timeout(120)
         .run();
     up.assert_success();
-    assert_same_file(&src, &remote, &format!("scp -O upload ({mode:?})\n{}", up.report()));
+    assert_same_file(
+        &src,
+        &remote,
+        &format!("scp -O upload ({mode:?})\n{}", up.report()),
+    );
     let dst = w.path("legacy-down.bin");
     let down = w
         .scp(mode)
@@ -80,7 +101,11 @@ fn scp_legacy_protocol_both_directions(mode: Mode) {
         .timeout(120)
         .run();
     down.assert_success();
-    assert_same_file(&src, &dst, &format!("scp -O download ({mode:?})\n{}", down.report()));
+    assert_same_file(
+        &src,
+        &dst,
+        &format!("scp -O download ({mode:?})\n{}", down.report()),
+    );
 }
 
 /// `sftp -b batch`: put, ls, get, rm; files compared.
@@ -101,10 +126,26 @@ fn sftp_batch_put_get(mode: Mode) {
         ),
     )
     .unwrap();
-    let out = w.sftp(mode).arg("-b").arg(&batch).arg(w.dest()).timeout(120).run();
-    out.assert_success().assert_stdout_contains("sftp-remote.bin");
-    assert_same_file(&src, &back, &format!("sftp put+get ({mode:?})\n{}", out.report()));
-    assert!(!remote.exists(), "sftp rm did not remove {}\n{}", remote.display(), out.report());
+    let out = w
+        .sftp(mode)
+        .arg("-b")
+        .arg(&batch)
+        .arg(w.dest())
+        .timeout(120)
+        .run();
+    out.assert_success()
+        .assert_stdout_contains("sftp-remote.bin");
+    assert_same_file(
+        &src,
+        &back,
+        &format!("sftp put+get ({mode:?})\n{}", out.report()),
+    );
+    assert!(
+        !remote.exists(),
+        "sftp rm did not remove {}\n{}",
+        remote.display(),
+        out.report()
+    );
 }
 
 both_modes!(

@@ -9,10 +9,22 @@ use std::time::Duration;
 /// `dial` points at a closed port: exit 255, "ec2-ssh-proxy: ... connection refused ...".
 fn upstream_down_is_explained(mode: Mode) {
     let closed = free_port();
-    let w = World::builder().host("down-1", &format!("127.0.0.1:{closed}")).start();
-    let out = w.ssh_info(mode).args([&w.dest_for("down-1"), "echo SHOULD-NOT-RUN"]).timeout(30).run();
-    out.assert_code(255).assert_stderr_contains("ec2-ssh-proxy:").assert_stderr_contains_ci("refused");
-    assert!(!out.stdout_text().contains("SHOULD-NOT-RUN"), "{}", out.report());
+    let w = World::builder()
+        .host("down-1", &format!("127.0.0.1:{closed}"))
+        .start();
+    let out = w
+        .ssh_info(mode)
+        .args([&w.dest_for("down-1"), "echo SHOULD-NOT-RUN"])
+        .timeout(30)
+        .run();
+    out.assert_code(255)
+        .assert_stderr_contains("ec2-ssh-proxy:")
+        .assert_stderr_contains_ci("refused");
+    assert!(
+        !out.stdout_text().contains("SHOULD-NOT-RUN"),
+        "{}",
+        out.report()
+    );
 }
 
 /// The sshd restarts with a new host key: the pinned key no longer matches, the next connection
@@ -25,13 +37,20 @@ fn upstream_host_key_change_is_refused(mode: Mode) {
     let new_fp = w.sshd.host_key_fingerprint();
     assert_ne!(old_fp, new_fp);
     for attempt in 1..=2 {
-        let out = w.ssh_info(mode).args([&w.dest(), "echo SHOULD-NOT-RUN"]).run();
+        let out = w
+            .ssh_info(mode)
+            .args([&w.dest(), "echo SHOULD-NOT-RUN"])
+            .run();
         out.assert_code(255)
             .assert_stderr_contains("ec2-ssh-proxy:")
             .assert_stderr_contains(&old_fp)
             .assert_stderr_contains(&new_fp)
             .assert_stderr_contains(&w.proxy.state_dir.display().to_string());
-        assert!(!out.stdout_text().contains("SHOULD-NOT-RUN"), "attempt {attempt}\n{}", out.report());
+        assert!(
+            !out.stdout_text().contains("SHOULD-NOT-RUN"),
+            "attempt {attempt}\n{}",
+            out.report()
+        );
     }
 }
 
@@ -39,9 +58,14 @@ fn upstream_host_key_change_is_refused(mode: Mode) {
 /// the client exits 255 within a few seconds instead of hanging.
 fn upstream_dropping_mid_session_ends_client(mode: Mode) {
     let w = World::start();
-    let running = w.ssh_info(mode).args([&w.dest(), "sleep 30; echo SHOULD-NOT-PRINT"]).timeout(60).spawn();
+    let running = w
+        .ssh_info(mode)
+        .args([&w.dest(), "sleep 30; echo SHOULD-NOT-PRINT"])
+        .timeout(60)
+        .spawn();
     assert!(
-        w.sshd.wait_for_session_process("sleep 30", Duration::from_secs(20)),
+        w.sshd
+            .wait_for_session_process("sleep 30", Duration::from_secs(20)),
         "the session never started on the sshd; ssh stderr: {}\n{}",
         running.stderr_so_far(),
         w.diagnostics()
@@ -49,7 +73,11 @@ fn upstream_dropping_mid_session_ends_client(mode: Mode) {
     w.sshd.kill_sessions();
     let out = running.wait_for(Duration::from_secs(10));
     out.assert_code(255);
-    assert!(!out.stdout_text().contains("SHOULD-NOT-PRINT"), "{}", out.report());
+    assert!(
+        !out.stdout_text().contains("SHOULD-NOT-PRINT"),
+        "{}",
+        out.report()
+    );
 }
 
 both_modes!(

@@ -43,14 +43,13 @@ impl ChannelIo {
         let (in_tx, incoming) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(msg) = read.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => {
-                        if in_tx.send(data).is_err() {
-                            break;
-                        }
-                    }
-                    ChannelMsg::Eof | ChannelMsg::Close => break,
-                    _ => {}
+                let delivered = match msg {
+                    ChannelMsg::Data { data } => in_tx.send(data).is_ok(),
+                    ChannelMsg::Eof | ChannelMsg::Close => false,
+                    _ => true,
+                };
+                if !delivered {
+                    break;
                 }
             }
         });
@@ -79,7 +78,11 @@ impl ChannelIo {
 }
 
 impl AsyncRead for ChannelIo {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.partial.is_empty() {
             match self.incoming.poll_recv(cx) {
                 Poll::Ready(Some(data)) => self.partial = data,
@@ -101,8 +104,17 @@ impl AsyncRead for ChannelIo {
 }
 
 impl AsyncWrite for ChannelIo {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.shut || self.outgoing.send(Out::Data(Bytes::copy_from_slice(buf))).is_err() {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.shut
+            || self
+                .outgoing
+                .send(Out::Data(Bytes::copy_from_slice(buf)))
+                .is_err()
+        {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         Poll::Ready(Ok(buf.len()))

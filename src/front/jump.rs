@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use russh::keys::HashAlg;
-use russh::server::{self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::server::{
+    self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelOpenFailure};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -87,7 +89,11 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
 /// Names a client may use for the jump host itself (OpenSSH checks certificate principals
 /// against the host name without the port).
 fn jump_principals(local: SocketAddr) -> Vec<String> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let ip = local.ip().to_string();
     if !names.contains(&ip) {
         names.push(ip);
@@ -113,7 +119,11 @@ impl OuterHandler {
 impl server::Handler for OuterHandler {
     type Error = russh::Error;
 
-    async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
         Ok(if self.allowed(user, offer.public_key) {
             Auth::Accept
         } else {
@@ -121,7 +131,11 @@ impl server::Handler for OuterHandler {
         })
     }
 
-    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
         if !self.allowed(user, key.public_key) {
             return Ok(Auth::reject());
         }
@@ -129,7 +143,12 @@ impl server::Handler for OuterHandler {
         Ok(Auth::Accept)
     }
 
-    async fn channel_open_session(&mut self, _channel: Channel<Msg>, reply: ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         reply
             .reject(ChannelOpenFailure::Other {
                 code: ADMINISTRATIVELY_PROHIBITED,
@@ -175,7 +194,12 @@ impl server::Handler for OuterHandler {
         Ok(())
     }
 
-    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         tracing::info!(peer = %self.peer, address, port = *port, "refused remote forwarding on the jump host itself");
         Ok(false)
     }

@@ -14,7 +14,9 @@
 
 use std::sync::Arc;
 
-use russh::{client, server, Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect};
+use russh::{
+    client, server, Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect,
+};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Bytes one upstream channel may hold in the proxy for a slow client.
@@ -33,7 +35,11 @@ fn read_ahead(mut from: ChannelReadHalf, budget: Option<usize>) -> ReadAhead {
             let size = data_len(&msg);
             let permit = match &budget {
                 Some(budget) if size > 0 => {
-                    let Ok(permit) = budget.clone().acquire_many_owned(size.min(BUDGET) as u32).await else {
+                    let Ok(permit) = budget
+                        .clone()
+                        .acquire_many_owned(size.min(BUDGET) as u32)
+                        .await
+                    else {
                         break;
                     };
                     Some(permit)
@@ -68,7 +74,11 @@ pub async fn splice(client_side: Channel<server::Msg>, upstream: Channel<client:
 
 /// Client to upstream: data, stderr and EOF; each chunk the upstream took is granted back
 /// to the client as window. On close, closes the upstream side.
-async fn forward_up(from: ChannelReadHalf, to: &ChannelWriteHalf<client::Msg>, grant: &ChannelWriteHalf<server::Msg>) {
+async fn forward_up(
+    from: ChannelReadHalf,
+    to: &ChannelWriteHalf<client::Msg>,
+    grant: &ChannelWriteHalf<server::Msg>,
+) {
     let mut from = read_ahead(from, None);
     while let Some((msg, _)) = from.recv().await {
         let size = data_len(&msg) as u32;
@@ -131,7 +141,9 @@ pub fn spawn_session(
     let (up, grant) = (up_write.clone(), client_write.clone());
     tokio::spawn(async move { forward_up(client_read, &up, &grant).await });
     let down = read_ahead(up_read, Some(BUDGET));
-    tokio::spawn(async move { forward_session_down(down, &client_write, inner, replies_tx, lost).await });
+    tokio::spawn(async move {
+        forward_session_down(down, &client_write, inner, replies_tx, lost).await
+    });
     SessionLink {
         upstream: up_write,
         replies,
@@ -189,6 +201,8 @@ async fn forward_session_down(
     } else {
         // The upstream session died under us. Say so before anything else reaches the
         // client: a bare channel close would end ssh with 255 and no word of why.
-        let _ = inner.disconnect(Disconnect::ConnectionLost, lost, "en".into()).await;
+        let _ = inner
+            .disconnect(Disconnect::ConnectionLost, lost, "en".into())
+            .await;
     }
 }

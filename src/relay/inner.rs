@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::PublicKey;
-use russh::server::{self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::server::{
+    self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect, Pty, Sig};
 use tokio::task::JoinHandle;
 
@@ -39,7 +41,11 @@ pub struct InnerHandler {
 impl InnerHandler {
     pub fn new(proxy: Arc<Proxy>, target: Target) -> (InnerHandler, Arc<OnceLock<server::Handle>>) {
         let inner = Arc::new(OnceLock::new());
-        let pending = tokio::spawn(upstream::connect(proxy.clone(), target.clone(), inner.clone()));
+        let pending = tokio::spawn(upstream::connect(
+            proxy.clone(),
+            target.clone(),
+            inner.clone(),
+        ));
         let handler = InnerHandler {
             proxy,
             target,
@@ -58,12 +64,19 @@ impl InnerHandler {
         self.proxy.mode == Mode::Connect || self.proxy.client_keys.contains(key)
     }
 
-    async fn log_in_upstream(&mut self, user: &str, offered: &PublicKey) -> Result<Upstream, UpstreamError> {
-        let pending = self.pending.take().ok_or_else(|| UpstreamError::Handshake {
-            host: self.target.host.clone(),
-            addr: self.target.dial.to_string(),
-            error: "the upstream connection was already used".into(),
-        })?;
+    async fn log_in_upstream(
+        &mut self,
+        user: &str,
+        offered: &PublicKey,
+    ) -> Result<Upstream, UpstreamError> {
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| UpstreamError::Handshake {
+                host: self.target.host.clone(),
+                addr: self.target.dial.to_string(),
+                error: "the upstream connection was already used".into(),
+            })?;
         let mut upstream = pending.await.map_err(|e| UpstreamError::Handshake {
             host: self.target.host.clone(),
             addr: self.target.dial.to_string(),
@@ -89,7 +102,12 @@ impl InnerHandler {
     }
 
     /// Answers the client's request with the host's real answer (RFC 4254 section 5.4).
-    async fn answer(&mut self, id: ChannelId, sent: Result<(), russh::Error>, session: &mut Session) -> Result<(), russh::Error> {
+    async fn answer(
+        &mut self,
+        id: ChannelId,
+        sent: Result<(), russh::Error>,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
         let ok = match (sent, self.sessions.get_mut(&id)) {
             (Ok(()), Some(link)) => matches!(
                 tokio::time::timeout(REPLY_TIMEOUT, link.replies.recv()).await,
@@ -119,7 +137,11 @@ pub fn candidates(keyring: &[KeyEntry], offered: &PublicKey) -> Vec<KeyEntry> {
 impl server::Handler for InnerHandler {
     type Error = russh::Error;
 
-    async fn auth_publickey_offered(&mut self, _user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
         Ok(if self.client_allowed(offer.public_key) {
             Auth::Accept
         } else {
@@ -127,7 +149,11 @@ impl server::Handler for InnerHandler {
         })
     }
 
-    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
         if !self.client_allowed(key.public_key) {
             return Ok(Auth::reject());
         }
@@ -148,27 +174,44 @@ impl server::Handler for InnerHandler {
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
         if let Some(refusal) = &self.refusal {
-            session.disconnect(Disconnect::NoMoreAuthMethodsAvailable, &refusal.to_string(), "en")?;
+            session.disconnect(
+                Disconnect::NoMoreAuthMethodsAvailable,
+                &refusal.to_string(),
+                "en",
+            )?;
         }
         Ok(())
     }
 
-    async fn channel_open_session(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
-        let (Some(upstream), Some(inner)) = (self.upstream.clone(), self.inner.get().cloned()) else {
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(upstream), Some(inner)) = (self.upstream.clone(), self.inner.get().cloned())
+        else {
             return Ok(());
         };
         match upstream.channel_open_session().await {
             Ok(up) => {
                 let id = channel.id();
                 reply.accept().await;
-                let lost = format!("ec2-ssh-proxy: the connection to {} was lost", self.target.host);
-                self.sessions.insert(id, bridge::spawn_session(channel, up, inner, lost));
+                let lost = format!(
+                    "ec2-ssh-proxy: the connection to {} was lost",
+                    self.target.host
+                );
+                self.sessions
+                    .insert(id, bridge::spawn_session(channel, up, inner, lost));
             }
             Err(e) => {
                 reply
                     .reject(ChannelOpenFailure::Other {
                         code: 2,
-                        reason: format!("ec2-ssh-proxy: {} refused a session channel: {e}", self.target.host),
+                        reason: format!(
+                            "ec2-ssh-proxy: {} refused a session channel: {e}",
+                            self.target.host
+                        ),
                     })
                     .await
             }
@@ -202,7 +245,10 @@ impl server::Handler for InnerHandler {
                 }
                 Err(e) => {
                     reply
-                        .reject(ChannelOpenFailure::Other { code: 2, reason: format!("the host could not open it: {e}") })
+                        .reject(ChannelOpenFailure::Other {
+                            code: 2,
+                            reason: format!("the host could not open it: {e}"),
+                        })
                         .await
                 }
             }
@@ -210,7 +256,11 @@ impl server::Handler for InnerHandler {
         Ok(())
     }
 
-    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.sessions.remove(&channel);
         Ok(())
     }
@@ -228,13 +278,24 @@ impl server::Handler for InnerHandler {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let sent = match self.link(channel) {
-            Some(up) => up.request_pty(true, term, col_width, row_height, pix_width, pix_height, modes).await,
+            Some(up) => {
+                up.request_pty(
+                    true, term, col_width, row_height, pix_width, pix_height, modes,
+                )
+                .await
+            }
             None => Err(russh::Error::WrongChannel),
         };
         self.answer(channel, sent, session).await
     }
 
-    async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, session: &mut Session) -> Result<(), Self::Error> {
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let sent = match self.link(channel) {
             Some(up) => up.set_env(true, name, value).await,
             None => Err(russh::Error::WrongChannel),
@@ -242,7 +303,11 @@ impl server::Handler for InnerHandler {
         self.answer(channel, sent, session).await
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let sent = match self.link(channel) {
             Some(up) => up.request_shell(true).await,
             None => Err(russh::Error::WrongChannel),
@@ -250,7 +315,12 @@ impl server::Handler for InnerHandler {
         self.answer(channel, sent, session).await
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let sent = match self.link(channel) {
             Some(up) => up.exec(true, data.to_vec()).await,
             None => Err(russh::Error::WrongChannel),
@@ -258,7 +328,12 @@ impl server::Handler for InnerHandler {
         self.answer(channel, sent, session).await
     }
 
-    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let sent = match self.link(channel) {
             Some(up) => up.request_subsystem(true, name).await,
             None => Err(russh::Error::WrongChannel),
@@ -279,7 +354,11 @@ impl server::Handler for InnerHandler {
         session.channel_failure(channel)
     }
 
-    async fn agent_request(&mut self, channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         let Some(up) = self.link(channel) else {
             return Ok(false);
         };
@@ -305,19 +384,31 @@ impl server::Handler for InnerHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         if let Some(up) = self.link(channel) {
-            let _ = up.window_change(col_width, row_height, pix_width, pix_height).await;
+            let _ = up
+                .window_change(col_width, row_height, pix_width, pix_height)
+                .await;
         }
         Ok(())
     }
 
-    async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        signal: Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if let Some(up) = self.link(channel) {
             let _ = up.signal(signal).await;
         }
         Ok(())
     }
 
-    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         let Some(upstream) = self.upstream.clone() else {
             return Ok(false);
         };
@@ -335,7 +426,12 @@ impl server::Handler for InnerHandler {
         }
     }
 
-    async fn cancel_tcpip_forward(&mut self, address: &str, port: u32, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         let Some(upstream) = self.upstream.clone() else {
             return Ok(false);
         };

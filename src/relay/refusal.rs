@@ -15,11 +15,34 @@ pub struct Attempt {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamError {
-    Connect { host: String, addr: String, error: String },
-    Timeout { host: String, addr: String, secs: u64 },
-    Handshake { host: String, addr: String, error: String },
-    HostKeyChanged { host: String, pin_id: String, pinned: String, presented: String, file: String },
-    LoginRefused { host: String, user: String, attempts: Vec<Attempt>, keyring_size: usize },
+    Connect {
+        host: String,
+        addr: String,
+        error: String,
+    },
+    Timeout {
+        host: String,
+        addr: String,
+        secs: u64,
+    },
+    Handshake {
+        host: String,
+        addr: String,
+        error: String,
+    },
+    HostKeyChanged {
+        host: String,
+        pin_id: String,
+        pinned: String,
+        presented: String,
+        file: String,
+    },
+    LoginRefused {
+        host: String,
+        user: String,
+        attempts: Vec<Attempt>,
+        keyring_size: usize,
+    },
 }
 
 impl fmt::Display for UpstreamError {
@@ -88,8 +111,16 @@ mod tests {
             host: "web-1".into(),
             user: "ec2-user".into(),
             attempts: vec![
-                Attempt { fingerprint: "SHA256:aaa".into(), label: "/k/new.pem".into(), error: None },
-                Attempt { fingerprint: "SHA256:bbb".into(), label: "agent".into(), error: Some("agent refused".into()) },
+                Attempt {
+                    fingerprint: "SHA256:aaa".into(),
+                    label: "/k/new.pem".into(),
+                    error: None,
+                },
+                Attempt {
+                    fingerprint: "SHA256:bbb".into(),
+                    label: "agent".into(),
+                    error: Some("agent refused".into()),
+                },
             ],
             keyring_size: 3,
         };
@@ -101,8 +132,15 @@ mod tests {
 
     #[test]
     fn empty_keyring_says_where_to_look() {
-        let e = UpstreamError::LoginRefused { host: "h".into(), user: "u".into(), attempts: vec![], keyring_size: 0 };
-        assert!(e.to_string().ends_with("no usable key (0 keys); see `ec2-ssh-proxy keyring list`."));
+        let e = UpstreamError::LoginRefused {
+            host: "h".into(),
+            user: "u".into(),
+            attempts: vec![],
+            keyring_size: 0,
+        };
+        assert!(e
+            .to_string()
+            .ends_with("no usable key (0 keys); see `ec2-ssh-proxy keyring list`."));
     }
 
     #[test]
@@ -115,14 +153,23 @@ mod tests {
             file: "/s/pinned_host_keys".into(),
         };
         let text = e.to_string();
-        for part in ["SHA256:old", "SHA256:new", "'i-0abc'", "/s/pinned_host_keys"] {
+        for part in [
+            "SHA256:old",
+            "SHA256:new",
+            "'i-0abc'",
+            "/s/pinned_host_keys",
+        ] {
             assert!(text.contains(part), "{text}");
         }
     }
 
     #[test]
     fn connect_failure_names_the_address_and_the_usual_causes() {
-        let e = UpstreamError::Connect { host: "web-1".into(), addr: "127.0.0.1:1".into(), error: "Connection refused (os error 111)".into() };
+        let e = UpstreamError::Connect {
+            host: "web-1".into(),
+            addr: "127.0.0.1:1".into(),
+            error: "Connection refused (os error 111)".into(),
+        };
         let text = e.to_string();
         assert!(text.contains("cannot connect to web-1 at 127.0.0.1:1: Connection refused"));
         assert!(text.contains("security group"));

@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use russh::client::ChannelOpenHandle;
 use russh::client::{self, Msg};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::client::ChannelOpenHandle;
 use russh::{server, Channel};
 use tokio::net::TcpStream;
 
@@ -37,10 +37,15 @@ pub struct UpstreamHandler {
 impl client::Handler for UpstreamHandler {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let presented = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(cert) => PublicKey::new(cert.public_key().clone(), ""),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                PublicKey::new(cert.public_key().clone(), "")
+            }
         };
         let pins = &self.proxy.pins;
         let verdict = match pins.check(&self.target.pin_id, &presented) {
@@ -89,7 +94,10 @@ impl client::Handler for UpstreamHandler {
         let Some(inner) = self.inner.get().cloned() else {
             return Ok(()); // dropping `reply` refuses the channel
         };
-        let (address, originator) = (connected_address.to_string(), originator_address.to_string());
+        let (address, originator) = (
+            connected_address.to_string(),
+            originator_address.to_string(),
+        );
         // Opening the client-side channel waits for the client: never inside this callback,
         // which would stall the upstream session (DESIGN.md).
         tokio::spawn(async move {
@@ -171,7 +179,12 @@ pub async fn connect(
         key_problem: key_problem.clone(),
         inner,
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, client::connect_stream(client_config(), stream, handler)).await {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        client::connect_stream(client_config(), stream, handler),
+    )
+    .await
+    {
         Ok(Ok(handle)) => Ok(handle),
         Ok(Err(error)) => {
             let known = key_problem.lock().ok().and_then(|mut slot| slot.take());

@@ -65,7 +65,10 @@ pub fn login_user() -> String {
     if me != "root" {
         return me;
     }
-    let known = Command::new("id").arg("ec2-user").output().is_ok_and(|o| o.status.success());
+    let known = Command::new("id")
+        .arg("ec2-user")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !known {
         panic!(
             "the tests log in as ec2-user, which does not exist; scripts/test.sh creates it \
@@ -100,7 +103,10 @@ pub fn keygen(path: &Path, comment: &str) -> String {
             .arg(path),
     );
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::read_to_string(pub_path(path)).unwrap().trim().to_string()
+    fs::read_to_string(pub_path(path))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 pub fn pub_path(private: &Path) -> PathBuf {
@@ -128,10 +134,16 @@ fn ppid_map() -> HashMap<u32, u32> {
     let mut map = HashMap::new();
     if let Ok(rd) = fs::read_dir("/proc") {
         for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             // "pid (comm) state ppid ..." ; comm may contain spaces/parens: split after last ')'
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
             let mut it = rest.split_whitespace();
             let _state = it.next();
             if let Some(ppid) = it.next().and_then(|p| p.parse().ok()) {
@@ -159,12 +171,20 @@ pub fn descendants(root: u32) -> Vec<u32> {
 }
 
 pub fn comm(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 pub fn cmdline(pid: u32) -> String {
     fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -186,7 +206,10 @@ fn kill_tree(child: &mut Child) {
 fn wait_for_file_text(path: &Path, needle: &str, timeout: Duration, child: &mut Child) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if fs::read_to_string(path).map(|t| t.contains(needle)).unwrap_or(false) {
+        if fs::read_to_string(path)
+            .map(|t| t.contains(needle))
+            .unwrap_or(false)
+        {
             return true;
         }
         if let Ok(Some(_)) = child.try_wait() {
@@ -201,7 +224,10 @@ fn wait_for_file_text(path: &Path, needle: &str, timeout: Duration, child: &mut 
 pub fn printable_tail(bytes: &[u8], max: usize) -> String {
     let start = bytes.len().saturating_sub(max);
     let t = &bytes[start..];
-    let binary = t.iter().filter(|&&b| b < 0x09 || (b > 0x0d && b < 0x20) || b == 0x7f).count();
+    let binary = t
+        .iter()
+        .filter(|&&b| b < 0x09 || (b > 0x0d && b < 0x20) || b == 0x7f)
+        .count();
     if binary > t.len() / 50 || std::str::from_utf8(t).is_err() && binary > 0 {
         return format!("(binary data, last {} bytes not shown)", t.len());
     }
@@ -291,7 +317,11 @@ impl Sshd {
 
     fn spawn(&mut self) {
         fs::create_dir_all("/run/sshd").ok();
-        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
         let start_len = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut child = Command::new(SSHD)
             .args(["-D", "-e", "-f"])
@@ -305,7 +335,8 @@ impl Sshd {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let text = fs::read(&self.log_path).unwrap_or_default();
-            let new = String::from_utf8_lossy(&text[(start_len as usize).min(text.len())..]).to_string();
+            let new =
+                String::from_utf8_lossy(&text[(start_len as usize).min(text.len())..]).to_string();
             if new.contains("Server listening on") {
                 break;
             }
@@ -368,7 +399,11 @@ impl Sshd {
     pub fn wait_for_session_process(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.session_pids().iter().any(|&p| cmdline(p).contains(needle)) {
+            if self
+                .session_pids()
+                .iter()
+                .any(|&p| cmdline(p).contains(needle))
+            {
                 return true;
             }
             thread::sleep(Duration::from_millis(50));
@@ -428,7 +463,11 @@ impl Proxy {
         let mut cmd = Command::new(proxy_bin());
         cmd.args(self.base_args()).args(args);
         let out = Cmd::from_command(cmd, String::new()).timeout(30).run();
-        (out.status, String::from_utf8_lossy(&out.stdout).to_string(), out.stderr)
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            out.stderr,
+        )
     }
 
     fn start_serve(config: PathBuf, state_dir: PathBuf, log_path: PathBuf) -> Proxy {
@@ -466,8 +505,12 @@ impl Proxy {
                         let _ = f.write_all(text.as_bytes());
                     }
                     if !sent {
-                        if let Some(rest) = text.trim_end().strip_prefix("ec2-ssh-proxy: listening on ") {
-                            if let Some(port) = rest.rsplit(':').next().and_then(|p| p.trim().parse().ok()) {
+                        if let Some(rest) =
+                            text.trim_end().strip_prefix("ec2-ssh-proxy: listening on ")
+                        {
+                            if let Some(port) =
+                                rest.rsplit(':').next().and_then(|p| p.trim().parse().ok())
+                            {
                                 let _ = tx.send(port);
                                 sent = true;
                             }
@@ -496,7 +539,15 @@ impl Proxy {
                 );
             }
         };
-        Proxy { config, state_dir, port, ca_line: String::new(), log, log_path, child: Some(child) }
+        Proxy {
+            config,
+            state_dir,
+            port,
+            ca_line: String::new(),
+            log,
+            log_path,
+            child: Some(child),
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -594,7 +645,10 @@ impl WorldBuilder {
 
         let mut proxy = Proxy::start_serve(config, state_dir, t.join("proxy-serve.log"));
         let (st, stdout, stderr) = proxy.run_subcommand(&["ca"]);
-        let ca_line = stdout.lines().find(|l| l.starts_with("@cert-authority")).map(str::to_string);
+        let ca_line = stdout
+            .lines()
+            .find(|l| l.starts_with("@cert-authority"))
+            .map(str::to_string);
         let ca_line = match (st.success(), ca_line) {
             (true, Some(l)) => l,
             _ => panic!(
@@ -643,7 +697,9 @@ pub struct World {
 
 impl World {
     pub fn builder() -> WorldBuilder {
-        WorldBuilder { extra_hosts: Vec::new() }
+        WorldBuilder {
+            extra_hosts: Vec::new(),
+        }
     }
 
     /// sshd as `web-1`, the proxy serving it, client files ready.
@@ -694,7 +750,10 @@ impl World {
     fn mode_args(&self, mode: Mode) -> Vec<String> {
         match mode {
             Mode::Jump => vec!["-J".into(), self.jump_spec()],
-            Mode::ProxyCommand => vec!["-o".into(), format!("ProxyCommand={}", self.proxy.proxy_command())],
+            Mode::ProxyCommand => vec![
+                "-o".into(),
+                format!("ProxyCommand={}", self.proxy.proxy_command()),
+            ],
         }
     }
 
@@ -717,7 +776,11 @@ impl World {
 
     fn diagnostics_lazy(&self) -> String {
         // Captured when the command finishes; see Cmd::run (re-read from files there).
-        format!("{}\u{0}{}", self.proxy.log_path.display(), self.sshd.log_path.display())
+        format!(
+            "{}\u{0}{}",
+            self.proxy.log_path.display(),
+            self.sshd.log_path.display()
+        )
     }
 
     /// `ssh -F cfg (-J ...|-o ProxyCommand=...)`; add options, then `dest()` and the command.
@@ -756,11 +819,31 @@ impl World {
     /// behaviour to compare against.
     pub fn direct_ssh(&self) -> Cmd {
         let mut c = Command::new("ssh");
-        c.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-            .args(["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-i"])
-            .arg(&self.upstream_key)
-            .args(["-p", &self.sshd.port.to_string(), "-l", &self.user, "127.0.0.1"]);
+        c.args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .args(["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-i"])
+        .arg(&self.upstream_key)
+        .args([
+            "-p",
+            &self.sshd.port.to_string(),
+            "-l",
+            &self.user,
+            "127.0.0.1",
+        ]);
         c.env_remove("SSH_AUTH_SOCK");
         Cmd::from_command(c, self.diagnostics_lazy())
     }
@@ -795,7 +878,12 @@ pub struct Output {
 
 impl Cmd {
     pub fn from_command(cmd: Command, diag_paths: String) -> Cmd {
-        Cmd { cmd, input: Input::Null, timeout: Duration::from_secs(30), diag_paths }
+        Cmd {
+            cmd,
+            input: Input::Null,
+            timeout: Duration::from_secs(30),
+            diag_paths,
+        }
     }
 
     pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
@@ -1001,7 +1089,9 @@ impl Output {
     /// Exit code; a client killed by a signal maps to 128+N like a shell does.
     pub fn code(&self) -> i32 {
         use std::os::unix::process::ExitStatusExt;
-        self.status.code().unwrap_or_else(|| 128 + self.status.signal().unwrap_or(0))
+        self.status
+            .code()
+            .unwrap_or_else(|| 128 + self.status.signal().unwrap_or(0))
     }
 
     pub fn stdout_text(&self) -> String {
@@ -1032,17 +1122,30 @@ impl Output {
     }
 
     pub fn assert_stdout(&self, expected: &str) -> &Self {
-        assert_eq!(self.stdout_text(), expected, "stdout differs\n{}", self.report());
+        assert_eq!(
+            self.stdout_text(),
+            expected,
+            "stdout differs\n{}",
+            self.report()
+        );
         self
     }
 
     pub fn assert_stdout_contains(&self, needle: &str) -> &Self {
-        assert!(self.stdout_text().contains(needle), "stdout lacks {needle:?}\n{}", self.report());
+        assert!(
+            self.stdout_text().contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.report()
+        );
         self
     }
 
     pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{}", self.report());
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.report()
+        );
         self
     }
 
@@ -1071,16 +1174,28 @@ pub fn random_file(path: &Path, len: u64) {
 
 /// sha256 of a file via `sha256sum` (coreutils), for messages.
 pub fn sha256_file(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Asserts two files are byte-identical, reporting sizes, checksums and the first difference.
 pub fn assert_same_file(expected: &Path, actual: &Path, context: &str) {
     let a = fs::read(expected).unwrap_or_else(|e| panic!("read {}: {e}", expected.display()));
-    let b = fs::read(actual).unwrap_or_else(|e| panic!("{context}: read {}: {e}", actual.display()));
+    let b =
+        fs::read(actual).unwrap_or_else(|e| panic!("{context}: read {}: {e}", actual.display()));
     if a != b {
-        let first = a.iter().zip(b.iter()).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let first = a
+            .iter()
+            .zip(b.iter())
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
         panic!(
             "{context}: files differ: expected {} bytes sha256 {}, got {} bytes sha256 {}; first difference at byte {first}",
             a.len(),
@@ -1128,7 +1243,9 @@ pub fn echo_roundtrip(port: u16, payload: &[u8], timeout: Duration) -> Result<Ve
                 let wrote = writer.join().unwrap();
                 if got.is_empty() {
                     // ssh accepted locally but the forward is not up yet (or failed): retry.
-                    last_err = format!("connection closed with no data (read: {read:?}, write: {wrote:?})");
+                    last_err = format!(
+                        "connection closed with no data (read: {read:?}, write: {wrote:?})"
+                    );
                     thread::sleep(Duration::from_millis(250));
                     continue;
                 }
@@ -1166,14 +1283,22 @@ impl Agent {
             .expect("spawn ssh-agent");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !sock.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent socket {} did not appear", sock.display());
+            assert!(
+                Instant::now() < deadline,
+                "ssh-agent socket {} did not appear",
+                sock.display()
+            );
             thread::sleep(Duration::from_millis(20));
         }
         Agent { sock, child }
     }
 
     pub fn add(&self, key: &Path) {
-        run_checked(Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &self.sock));
+        run_checked(
+            Command::new("ssh-add")
+                .arg(key)
+                .env("SSH_AUTH_SOCK", &self.sock),
+        );
     }
 }
 
