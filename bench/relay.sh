@@ -69,7 +69,11 @@ wait_for_text() { # file text timeout_s
 }
 
 mkdir -p /run/sshd
+# As root, log in as ec2-user (scripts/test.sh creates it): root's shell startup here runs
+# pyenv, whose lock would make every login wait and skew the connect times.
 user=$(id -un)
+if [ "$user" = root ] && id ec2-user >/dev/null 2>&1; then user=ec2-user; fi
+chmod 755 "$T"
 
 # --- keys -------------------------------------------------------------------------------------
 ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$T/client_key"

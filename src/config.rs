@@ -5,12 +5,18 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::inventory::AddressPreference;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2222";
+/// Ten minutes: long enough that a burst of `connect` processes costs one lookup, short
+/// enough that a replaced instance is noticed.
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 600;
 
 /// What the proxy runs with: the file's values over the built-in defaults.
 #[derive(Debug, Clone)]
@@ -27,8 +33,42 @@ pub struct Config {
     pub ca_patterns: String,
     /// Per-host overrides, first match wins as in ssh_config.
     pub hosts: Vec<HostEntry>,
+    /// Where hosts are resolved to instances: the EC2 API, a file, or nowhere.
+    pub inventory: InventorySource,
+    /// Regions searched in every account without regions of its own; empty = the
+    /// profile's region (aws-config's chain).
+    pub regions: Vec<String>,
+    /// Which instance address to dial.
+    pub address: AddressPreference,
+    /// Accounts beyond the default credential chain's, each reached through a profile:
+    /// where AMI lineage leads when an AMI was shared from another account.
+    pub accounts: Vec<Account>,
+    /// How long `connect` (a new process per connection) trusts its on-disk lookups.
+    pub cache_ttl: Duration,
     /// The file this came from, so later errors can point at it; None = built-in defaults.
     pub source: Option<PathBuf>,
+}
+
+/// `inventory = "aws" | "file:PATH" | "none"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InventorySource {
+    /// The EC2 API through aws-config's standard chain (env vars, profiles, SSO).
+    Aws,
+    /// A TOML description of instances, images and key pairs (offline use, VM templates).
+    File(PathBuf),
+    /// Only `[[hosts]]` entries are known.
+    None,
+}
+
+/// One `[accounts."ID"]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: String,
+    /// The AWS profile (in ~/.aws/config) whose credentials reach this account.
+    pub profile: String,
+    /// Regions to search there; empty = the top-level `regions`.
+    pub regions: Vec<String>,
 }
 
 /// One `[[hosts]]` table: how to reach a host the inventory cannot resolve (or resolves wrongly).
@@ -111,6 +151,11 @@ impl Default for Config {
             keyring: vec![expand_tilde("~/.ssh")],
             ca_patterns: "*".to_string(),
             hosts: Vec::new(),
+            inventory: InventorySource::Aws,
+            regions: Vec::new(),
+            address: AddressPreference::Public,
+            accounts: Vec::new(),
+            cache_ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
             source: None,
         }
     }
@@ -127,6 +172,20 @@ struct RawConfig {
     ca_patterns: Option<Spanned<String>>,
     #[serde(default)]
     hosts: Vec<RawHost>,
+    inventory: Option<Spanned<String>>,
+    regions: Option<Vec<Spanned<String>>>,
+    address: Option<Spanned<String>>,
+    #[serde(default)]
+    accounts: std::collections::BTreeMap<String, RawAccount>,
+    cache_ttl: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    profile: Spanned<String>,
+    #[serde(default)]
+    regions: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +284,65 @@ impl RawConfig {
         for (index, host) in self.hosts.into_iter().enumerate() {
             config.hosts.push(host.into_entry(index + 1, text, &file)?);
         }
+        let at = |span: std::ops::Range<usize>| line_of(text, span.start);
+        if let Some(inventory) = self.inventory {
+            let value = inventory.get_ref();
+            config.inventory = match value.as_str() {
+                "aws" => InventorySource::Aws,
+                "none" => InventorySource::None,
+                other => match other.strip_prefix("file:") {
+                    Some(path) if !path.is_empty() => InventorySource::File(expand_tilde(path)),
+                    _ => anyhow::bail!(
+                        "{file}: 'inventory' = {value:?} at line {}: expected \"aws\", \"file:PATH\" or \"none\"",
+                        at(inventory.span())
+                    ),
+                },
+            };
+        }
+        if let Some(regions) = self.regions {
+            config.regions = regions
+                .into_iter()
+                .map(|r| check_region(r, "regions", text, &file))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(address) = self.address {
+            config.address = match address.get_ref().as_str() {
+                "public" => AddressPreference::Public,
+                "private" => AddressPreference::Private,
+                "ipv6" => AddressPreference::Ipv6,
+                other => anyhow::bail!(
+                    "{file}: 'address' = {other:?} at line {}: expected \"public\", \"private\" or \"ipv6\"",
+                    at(address.span())
+                ),
+            };
+        }
+        for (id, account) in self.accounts {
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                anyhow::bail!(
+                    "{file}: [accounts.\"{id}\"] at line {}: expected a 12-digit AWS account id, e.g. [accounts.\"111111111111\"]",
+                    at(account.profile.span())
+                );
+            }
+            if account.profile.get_ref().trim().is_empty() {
+                anyhow::bail!(
+                    "{file}: [accounts.\"{id}\"] 'profile' at line {}: expected the name of a profile in ~/.aws/config",
+                    at(account.profile.span())
+                );
+            }
+            let regions = account
+                .regions
+                .into_iter()
+                .map(|r| check_region(r, &format!("[accounts.\"{id}\"] regions"), text, &file))
+                .collect::<Result<_>>()?;
+            config.accounts.push(Account {
+                id,
+                profile: account.profile.into_inner(),
+                regions,
+            });
+        }
+        if let Some(ttl) = self.cache_ttl {
+            config.cache_ttl = Duration::from_secs(*ttl.get_ref());
+        }
         Ok(config)
     }
 }
@@ -268,6 +386,27 @@ impl RawHost {
             instance,
         })
     }
+}
+
+/// Region names look like `us-east-1` or `ap-southeast-2`: letters, digits and dashes.
+fn check_region(
+    region: Spanned<String>,
+    key: &str,
+    text: &str,
+    file: &dyn fmt::Display,
+) -> Result<String> {
+    let value = region.get_ref();
+    let shaped = value.split('-').count() >= 3
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !shaped {
+        anyhow::bail!(
+            "{file}: {key} has {value:?} at line {}: expected an AWS region name, e.g. \"us-east-1\"",
+            line_of(text, region.span().start)
+        );
+    }
+    Ok(region.into_inner())
 }
 
 /// EC2 instance ids are "i-" followed by 8 (before 2016) or 17 lowercase hex digits.
@@ -447,10 +586,71 @@ dial = "[::1]:22"
     }
 
     #[test]
+    fn inventory_accounts_and_regions_parse() {
+        let config = parse(
+            r#"
+inventory = "file:~/inv.toml"
+regions = ["us-east-1", "eu-west-1"]
+address = "private"
+cache_ttl = 60
+
+[accounts."111111111111"]
+profile = "old-account"
+regions = ["ap-southeast-2"]
+
+[accounts."222222222222"]
+profile = "new-account"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.inventory,
+            InventorySource::File(expand_tilde("~/inv.toml"))
+        );
+        assert_eq!(config.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(config.address, AddressPreference::Private);
+        assert_eq!(config.cache_ttl, Duration::from_secs(60));
+        assert_eq!(
+            config.accounts[0],
+            Account {
+                id: "111111111111".into(),
+                profile: "old-account".into(),
+                regions: vec!["ap-southeast-2".into()],
+            }
+        );
+        assert!(config.accounts[1].regions.is_empty());
+        assert_eq!(
+            parse("inventory = \"none\"").unwrap().inventory,
+            InventorySource::None
+        );
+    }
+
+    #[test]
+    fn bad_inventory_values_name_the_key_and_the_choices() {
+        assert_eq!(
+            error("inventory = \"ec2\""),
+            "/x/config.toml: 'inventory' = \"ec2\" at line 1: expected \"aws\", \"file:PATH\" or \"none\""
+        );
+        assert_eq!(
+            error("address = \"elastic\""),
+            "/x/config.toml: 'address' = \"elastic\" at line 1: expected \"public\", \"private\" or \"ipv6\""
+        );
+        assert_eq!(
+            error("\nregions = [\"us east 1\"]"),
+            "/x/config.toml: regions has \"us east 1\" at line 2: expected an AWS region name, e.g. \"us-east-1\""
+        );
+        assert!(error("[accounts.\"1111\"]\nprofile = \"x\"")
+            .contains("expected a 12-digit AWS account id"));
+        assert!(
+            error("[accounts.\"111111111111\"]\nprofle = \"x\"").contains("unknown key 'profle'")
+        );
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_expected_keys() {
         assert_eq!(
             error("listen = \"127.0.0.1:1\"\n\nlisen = \"x\"\n"),
-            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts)"
+            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl)"
         );
         assert_eq!(
             error("[[hosts]]\nmatch = \"a\"\ndial = \"a:1\"\nport = 22\n"),
