@@ -84,6 +84,9 @@ pub enum Command {
         /// Port as the user gave it (%p).
         #[arg(default_value_t = 22)]
         port: u16,
+        /// Look the host up again instead of trusting the lookup cache (`cache_ttl`).
+        #[arg(long)]
+        refresh: bool,
     },
     /// Print the `@cert-authority` line to add to ~/.ssh/known_hosts.
     ///

@@ -12,6 +12,7 @@ mod keys;
 mod pins;
 mod proxy;
 mod relay;
+mod resolve;
 mod state;
 mod target;
 
@@ -49,13 +50,17 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Serve { listen } => {
-            let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Jump).await?;
+            let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Jump, false).await?;
             let listen = listen.unwrap_or(proxy.config.listen);
             front::jump::serve(proxy, listen).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connect { host, port } => {
-            let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Connect).await?;
+        Command::Connect {
+            host,
+            port,
+            refresh,
+        } => {
+            let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Connect, *refresh).await?;
             front::stdio::connect(proxy, host, *port).await
         }
         Command::Ca => {

@@ -12,8 +12,10 @@ use crate::ca;
 use crate::cli::Globals;
 use crate::client_keys::ClientKeys;
 use crate::config::Config;
+use crate::inventory::cache::Cache;
 use crate::keyring::Keyring;
 use crate::pins::Pins;
+use crate::resolve::Resolver;
 use crate::state::StateDir;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct Proxy {
     /// Who may use the jump host (empty in connect mode, where it is not consulted).
     pub client_keys: ClientKeys,
     pub pins: Pins,
+    /// Host names to targets: [[hosts]], then the inventory, cached.
+    pub resolver: Resolver,
 }
 
 /// Bulk-transfer settings for both hops (DESIGN.md, "Lessons from peers"): russh's defaults
@@ -51,7 +55,8 @@ pub const CHANNEL_BUFFER: usize = 64;
 pub const EVENT_BUFFER: usize = 2048;
 
 impl Proxy {
-    pub async fn load(globals: &Globals, mode: Mode) -> Result<Arc<Proxy>> {
+    /// `refresh`: ignore cached lookups (they are still stored).
+    pub async fn load(globals: &Globals, mode: Mode, refresh: bool) -> Result<Arc<Proxy>> {
         let config = globals.load_config()?;
         match &config.source {
             Some(path) => tracing::debug!(config = %path.display(), "loaded the config"),
@@ -80,7 +85,19 @@ impl Proxy {
             }
             Mode::Connect => ClientKeys::from_keys(Vec::new()),
         };
+        let ttl = if refresh {
+            Duration::ZERO
+        } else {
+            config.cache_ttl
+        };
+        let cache = match mode {
+            Mode::Jump => Cache::in_memory(ttl),
+            // A new process per connection: only a file outlives it.
+            Mode::Connect => Cache::on_disk(ttl, state.lookup_cache_path()),
+        };
+        let resolver = Resolver::new(&config, cache)?;
         Ok(Arc::new(Proxy {
+            resolver,
             host_key: state.host_key()?,
             ca: state.ca_key()?,
             pins: Pins::new(state.pins_path()),

@@ -46,6 +46,11 @@ impl StateDir {
         load_or_create(&self.root.join("ca_ed25519"))
     }
 
+    /// Recent host lookups, for `connect` processes (see inventory/cache.rs).
+    pub fn lookup_cache_path(&self) -> PathBuf {
+        self.root.join("lookup_cache.json")
+    }
+
     /// Upstream host keys seen on first contact, one `ID KEYTYPE BASE64` line each.
     pub fn pins_path(&self) -> PathBuf {
         self.root.join("pinned_host_keys")

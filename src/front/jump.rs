@@ -17,7 +17,6 @@ use tokio::sync::Semaphore;
 use crate::front::channel_io::ChannelIo;
 use crate::front::run_inner;
 use crate::proxy::Proxy;
-use crate::target;
 
 /// Connections served at once; more are turned away rather than starving the others.
 const MAX_CONNECTIONS: usize = 512;
@@ -169,28 +168,33 @@ impl server::Handler for OuterHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         let port = u16::try_from(port_to_connect).unwrap_or(0);
-        match target::resolve(&self.proxy.config, host_to_connect, port, false) {
-            Ok(target) => {
-                tracing::info!(peer = %self.peer, host = %target.host, dial = %target.dial, "relaying");
-                reply.accept().await;
-                let proxy = self.proxy.clone();
-                tokio::spawn(async move {
+        let (proxy, peer, host) = (self.proxy.clone(), self.peer, host_to_connect.to_string());
+        // Resolving may ask the EC2 API: do it off this session's event loop.
+        tokio::spawn(async move {
+            match proxy
+                .resolver
+                .resolve(&proxy.config, &host, port, false)
+                .await
+            {
+                Ok(target) => {
+                    tracing::info!(%peer, host = %target.host, dial = %target.dial, instance = ?target.instance, "relaying");
+                    reply.accept().await;
                     let host = target.host.clone();
                     if let Err(e) = run_inner(proxy, target, ChannelIo::new(channel)).await {
                         tracing::debug!(%host, "{e:#}");
                     }
-                });
+                }
+                Err(refusal) => {
+                    tracing::warn!(%peer, "{refusal}");
+                    reply
+                        .reject(ChannelOpenFailure::Other {
+                            code: ADMINISTRATIVELY_PROHIBITED,
+                            reason: refusal.to_string(),
+                        })
+                        .await;
+                }
             }
-            Err(refusal) => {
-                tracing::warn!(peer = %self.peer, "{refusal}");
-                reply
-                    .reject(ChannelOpenFailure::Other {
-                        code: ADMINISTRATIVELY_PROHIBITED,
-                        reason: refusal.to_string(),
-                    })
-                    .await;
-            }
-        }
+        });
         Ok(())
     }
 

@@ -13,11 +13,14 @@ use tokio::net::unix::pipe;
 
 use crate::front::run_inner;
 use crate::proxy::Proxy;
-use crate::target;
 
 pub async fn connect(proxy: Arc<Proxy>, host: &str, port: u16) -> Result<ExitCode> {
     // The user's own ProxyCommand: dialling an unknown host as typed opens nothing new.
-    let target = match target::resolve(&proxy.config, host, port, true) {
+    let target = match proxy
+        .resolver
+        .resolve(&proxy.config, host, port, true)
+        .await
+    {
         Ok(target) => target,
         Err(refusal) => {
             eprintln!("{refusal}");

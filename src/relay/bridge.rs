@@ -22,6 +22,10 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 /// Bytes one upstream channel may hold in the proxy for a slow client.
 const BUDGET: usize = 8 * 1024 * 1024;
 
+/// Window granted back to the client at once, at most; well under the 8 MiB window so
+/// the client never runs dry while a batch builds up.
+const GRANT_BATCH: u32 = 512 * 1024;
+
 type ReadAhead = mpsc::UnboundedReceiver<(ChannelMsg, Option<OwnedSemaphorePermit>)>;
 
 /// Reads `from` in a task of its own so that its session loop never waits for us. With a
@@ -80,6 +84,7 @@ async fn forward_up(
     grant: &ChannelWriteHalf<server::Msg>,
 ) {
     let mut from = read_ahead(from, None);
+    let mut owed: u32 = 0;
     while let Some((msg, _)) = from.recv().await {
         let size = data_len(&msg) as u32;
         let sent = match msg {
@@ -92,8 +97,11 @@ async fn forward_up(
         if sent.is_err() {
             break;
         }
-        if size > 0 {
-            let _ = grant.grant_window(size).await;
+        // Grant in batches (a window adjust per packet would double the packet count),
+        // and whenever the client may be waiting on us: nothing more is queued.
+        owed += size;
+        if owed >= GRANT_BATCH || (owed > 0 && from.is_empty()) {
+            let _ = grant.grant_window(std::mem::take(&mut owed)).await;
         }
     }
     let _ = to.close().await;

@@ -589,12 +589,22 @@ pub const HOST: &str = "web-1";
 
 pub struct WorldBuilder {
     extra_hosts: Vec<(String, String)>,
+    /// Top-level config keys written before the [[hosts]] tables.
+    extra_toml: String,
 }
 
 impl WorldBuilder {
     /// Adds a `[[hosts]]` entry (match, dial). `web-1` -> the sshd is always there.
     pub fn host(mut self, name: &str, dial: &str) -> Self {
         self.extra_hosts.push((name.to_string(), dial.to_string()));
+        self
+    }
+
+    /// Adds top-level config lines (e.g. `inventory = "file:..."`). Without them the relay
+    /// tests run with `inventory = "none"`: no EC2 API, only [[hosts]].
+    pub fn config(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
         self
     }
 
@@ -630,13 +640,19 @@ impl WorldBuilder {
             "listen = \"127.0.0.1:0\"\n\
              client_keys = [\"{}\"]\n\
              keyring = [\"{}\"]\n\
-             ca_patterns = \"*\"\n\n\
+             ca_patterns = \"*\"\n\
+             {extra}\n\
              [[hosts]]\n\
              match = \"{HOST}\"\n\
              dial = \"{}\"\n",
             pub_path(&client_key).display(),
             keyring.display(),
-            sshd.addr()
+            sshd.addr(),
+            extra = if self.extra_toml.is_empty() {
+                "inventory = \"none\"\n"
+            } else {
+                &self.extra_toml
+            },
         );
         for (m, d) in &self.extra_hosts {
             let _ = write!(toml, "\n[[hosts]]\nmatch = \"{m}\"\ndial = \"{d}\"\n");
@@ -699,6 +715,7 @@ impl World {
     pub fn builder() -> WorldBuilder {
         WorldBuilder {
             extra_hosts: Vec::new(),
+            extra_toml: String::new(),
         }
     }
 

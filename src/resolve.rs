@@ -1,0 +1,176 @@
+//! Turning the host the user typed into a connection target: `[[hosts]]` entries first,
+//! then the inventory (EC2 API or file), through the lookup cache. What cannot be resolved
+//! is dialled as typed in `connect` mode and refused in jump mode.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::config::{Config, InventorySource};
+use crate::inventory::cache::Cache;
+use crate::inventory::file::FileInventory;
+use crate::inventory::{self, AddressPreference, HostQuery, Instance, Inventory, Scope};
+use crate::target::{self, Refusal, Target};
+
+pub struct Resolver {
+    /// None when the config says `inventory = "none"`.
+    inventory: Option<Arc<dyn Inventory>>,
+    /// Accounts and regions searched, in order.
+    scopes: Vec<Scope>,
+    address: AddressPreference,
+    cache: Cache,
+}
+
+impl Resolver {
+    pub fn new(config: &Config, cache: Cache) -> Result<Resolver> {
+        let (inventory, scopes): (Option<Arc<dyn Inventory>>, Vec<Scope>) = match &config.inventory
+        {
+            InventorySource::None => (None, Vec::new()),
+            InventorySource::File(path) => {
+                let file = FileInventory::load(path)?;
+                let scopes = file.scopes();
+                (Some(Arc::new(file)), scopes)
+            }
+            // The EC2 API backend is not wired in yet (issue 3): only [[hosts]] resolve.
+            InventorySource::Aws => (None, Vec::new()),
+        };
+        Ok(Resolver {
+            inventory,
+            scopes,
+            address: config.address,
+            cache,
+        })
+    }
+
+    /// Resolves `host:port` as the user typed it. `allow_unknown` is true in `connect`
+    /// mode, where the proxy is the user's own ProxyCommand and dialling a host as typed
+    /// opens nothing new.
+    pub async fn resolve(
+        &self,
+        config: &Config,
+        host: &str,
+        port: u16,
+        allow_unknown: bool,
+    ) -> Result<Target, Refusal> {
+        if config.host_entry(host).is_some() {
+            return target::resolve(config, host, port, allow_unknown);
+        }
+        if self.inventory.is_some() {
+            match self.lookup(host).await {
+                Ok(Some(instance)) => {
+                    return target::from_instance(host, port, instance, self.address)
+                }
+                Ok(None) => {}
+                Err(error) if !allow_unknown => {
+                    return Err(Refusal::LookupFailed {
+                        host: host.to_string(),
+                        error,
+                    })
+                }
+                Err(error) => tracing::warn!(
+                    "cannot look up {host} in the inventory ({error}); dialling it as typed"
+                ),
+            }
+        }
+        target::resolve(config, host, port, allow_unknown)
+    }
+
+    /// The instance `host` names, from the cache or the inventory.
+    async fn lookup(&self, host: &str) -> Result<Option<Instance>, String> {
+        if let Some(known) = self.cache.get(host) {
+            tracing::debug!(
+                host,
+                api_calls = 0,
+                "inventory lookup answered from the cache"
+            );
+            return Ok(known);
+        }
+        let Some(inventory) = &self.inventory else {
+            return Ok(None);
+        };
+        let query = inventory::host::classify(host);
+        let mut calls = 0;
+        let mut errors = Vec::new();
+        let mut found = None;
+        for scope in inventory::search_scopes(&query, &self.scopes) {
+            calls += 1;
+            match inventory.find_instances(&scope, &query).await {
+                Ok(instances) => {
+                    if let Some(instance) = pick(instances, &query) {
+                        found = Some(instance);
+                        break;
+                    }
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        tracing::debug!(host, api_calls = calls, found = ?found.as_ref().map(|i| &i.id), "inventory lookup");
+        if found.is_none() && !errors.is_empty() {
+            // Not cached: the next connection asks again.
+            return Err(errors.join("; "));
+        }
+        self.cache.put(host, found.clone());
+        Ok(found)
+    }
+}
+
+/// Several instances can carry the same Name tag: prefer a running one, as the user most
+/// likely means the live one.
+fn pick(instances: Vec<Instance>, query: &HostQuery) -> Option<Instance> {
+    if instances.len() > 1 {
+        tracing::info!(
+            ?query,
+            count = instances.len(),
+            "several instances match; using a running one"
+        );
+    }
+    let running = instances
+        .iter()
+        .position(|i| i.state == inventory::InstanceState::Running);
+    let index = running.unwrap_or(0);
+    instances.into_iter().nth(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn config(inventory: &Path) -> Config {
+        let text = format!(
+            "inventory = \"file:{}\"\naddress = \"private\"\n[[hosts]]\nmatch = \"tunnel\"\ndial = \"127.0.0.1:2201\"\n",
+            inventory.display()
+        );
+        Config::parse(&text, Path::new("test.toml")).unwrap()
+    }
+
+    fn example() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/inventory.example.toml")
+    }
+
+    #[tokio::test]
+    async fn hosts_resolve_through_the_file_inventory_by_id_and_name() {
+        let config = config(&example());
+        let resolver = Resolver::new(&config, Cache::in_memory(Duration::from_secs(60))).unwrap();
+        let by_id = resolver
+            .resolve(&config, "i-0bbbbbbbbbbbbbbb2", 22, false)
+            .await
+            .unwrap();
+        assert_eq!(by_id.pin_id, "i-0bbbbbbbbbbbbbbb2");
+        assert_eq!(
+            by_id.ec2.as_ref().and_then(|i| i.key_name.as_deref()),
+            Some("new-key")
+        );
+        let tunnel = resolver
+            .resolve(&config, "tunnel", 22, false)
+            .await
+            .unwrap();
+        assert_eq!(tunnel.dial.to_string(), "127.0.0.1:2201");
+        let unknown = resolver
+            .resolve(&config, "nowhere", 22, false)
+            .await
+            .unwrap_err();
+        assert!(matches!(unknown, Refusal::UnknownHost { .. }));
+    }
+}
