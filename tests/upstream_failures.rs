@@ -85,3 +85,28 @@ both_modes!(
     upstream_host_key_change_is_refused,
     upstream_dropping_mid_session_ends_client,
 );
+
+/// No keyring key is accepted (the login user does not exist upstream): the client gets
+/// exit 255 and the proxy's reason, naming the user, the host and the key it tried.
+fn upstream_login_refusal_is_explained(mode: Mode) {
+    let w = World::start();
+    let out = w
+        .ssh_info(mode)
+        .args([
+            &w.dest_for("web-1").replace(&w.user, "nosuchuser"),
+            "echo SHOULD-NOT-RUN",
+        ])
+        .timeout(30)
+        .run();
+    out.assert_code(255)
+        .assert_stderr_contains(
+            "ec2-ssh-proxy: Permission denied (publickey) at web-1 for user 'nosuchuser'",
+        )
+        .assert_stderr_contains(&fingerprint(&w.upstream_key));
+    assert!(
+        !out.stdout_text().contains("SHOULD-NOT-RUN"),
+        "{}",
+        out.report()
+    );
+}
+both_modes!(upstream_login_refusal_is_explained);
