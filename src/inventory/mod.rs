@@ -4,6 +4,7 @@
 // wired in yet; only the unit tests exercise it. Remove this allow when they are.
 #![allow(dead_code)]
 
+pub mod aws;
 pub mod file;
 pub mod host;
 pub mod lineage;
