@@ -100,8 +100,9 @@ impl Default for Ec2Settings {
 pub enum EndpointChoice {
     /// Use this URL for EC2.
     Url(String),
-    /// Clear whatever the SDK read from the environment (an empty variable): AWS's endpoint,
-    /// or the profile's `endpoint_url` is lost in that corner case.
+    /// Drop the empty value the SDK read from the environment: the profile's `endpoint_url`
+    /// if any, else AWS's endpoint (a profile's per-service `services` section is ignored
+    /// in that corner case).
     Clear,
     /// Leave the SDK's own resolution alone (environment, profile, AWS).
     Sdk,
@@ -287,7 +288,14 @@ impl Ec2Inventory {
         }
     }
 
-    fn client(&self, scope: &Scope) -> Result<Client, InventoryError> {
+    async fn client(&self, scope: &Scope) -> Result<Client, InventoryError> {
+        if !self.accounts.contains_key(&scope.account)
+            && scope.account != DEFAULT_ACCOUNT
+            && self.default_id.lock().unwrap().is_none()
+        {
+            // Maybe the default chain's account: its credentials may say so (no API call).
+            self.default_account().await;
+        }
         let account = self.account(scope)?;
         let key = (account.profile.clone(), scope.region.clone());
         let mut clients = self.clients.lock().unwrap();
@@ -298,7 +306,10 @@ impl Ec2Inventory {
             .region(Region::new(scope.region.clone()));
         match &self.endpoint {
             EndpointChoice::Url(url) => builder.set_endpoint_url(Some(url.clone())),
-            EndpointChoice::Clear => builder.set_endpoint_url(None),
+            // What the loader found valid (the profile's `endpoint_url`), else AWS's endpoint.
+            EndpointChoice::Clear => {
+                builder.set_endpoint_url(account.config.endpoint_url().map(String::from))
+            }
             EndpointChoice::Sdk => &mut builder,
         };
         let client = Client::from_conf(builder.build());
@@ -361,7 +372,7 @@ impl Ec2Inventory {
         ids: Option<&str>,
         filter: Option<(&str, String)>,
     ) -> Result<Vec<Instance>, InventoryError> {
-        let client = self.client(scope)?;
+        let client = self.client(scope).await?;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -410,7 +421,7 @@ impl Ec2Inventory {
         scope: &Scope,
         ids: &[String],
     ) -> Result<Vec<Snapshot>, InventoryError> {
-        let client = self.client(scope)?;
+        let client = self.client(scope).await?;
         self.count();
         let answer = client
             .describe_snapshots()
@@ -501,7 +512,7 @@ impl Inventory for Ec2Inventory {
 
     fn image<'a>(&'a self, scope: &'a Scope, id: &'a str) -> InventoryFuture<'a, Image> {
         Box::pin(async move {
-            let client = self.client(scope)?;
+            let client = self.client(scope).await?;
             self.count();
             let answer = client
                 .describe_images()
@@ -536,7 +547,7 @@ impl Inventory for Ec2Inventory {
 
     fn key_pairs<'a>(&'a self, scope: &'a Scope) -> InventoryFuture<'a, Vec<KeyPair>> {
         Box::pin(async move {
-            let client = self.client(scope)?;
+            let client = self.client(scope).await?;
             self.count();
             let answer = client
                 .describe_key_pairs()
