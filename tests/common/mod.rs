@@ -6,6 +6,8 @@
 //! killed on Drop. Failure messages carry the proxy's stderr and the sshd log.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
