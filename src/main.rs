@@ -1,20 +1,7 @@
 //! ec2-ssh-proxy: an SSH proxy for EC2 hosts that logs in upstream with its own keyring,
 //! so it can see why a key is refused, use the right one, and explain.
 
-mod ca;
-mod cli;
-mod client_keys;
-mod config;
-mod front;
-mod inventory;
-mod keyring;
-mod keys;
-mod pins;
-mod proxy;
-mod relay;
-mod resolve;
-mod state;
-mod target;
+use ec2_ssh_proxy::{ca, cli, front, keyring, proxy, state};
 
 use std::process::ExitCode;
 

@@ -95,7 +95,7 @@ impl Proxy {
             // A new process per connection: only a file outlives it.
             Mode::Connect => Cache::on_disk(ttl, state.lookup_cache_path()),
         };
-        let resolver = Resolver::new(&config, cache)?;
+        let resolver = Resolver::new(&config, cache).await?;
         Ok(Arc::new(Proxy {
             resolver,
             host_key: state.host_key()?,

@@ -7,14 +7,17 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::config::{Config, InventorySource};
+use crate::inventory::aws::{AccountProfile, Ec2Inventory, Ec2Settings};
 use crate::inventory::cache::Cache;
 use crate::inventory::file::FileInventory;
 use crate::inventory::{self, AddressPreference, HostQuery, Instance, Inventory, Scope};
 use crate::target::{self, Refusal, Target};
 
 pub struct Resolver {
-    /// None when the config says `inventory = "none"`.
+    /// None when the config says `inventory = "none"`, or the EC2 API cannot be set up.
     inventory: Option<Arc<dyn Inventory>>,
+    /// Why there is no inventory although one was asked for (told with refusals).
+    unavailable: Option<String>,
     /// Accounts and regions searched, in order.
     scopes: Vec<Scope>,
     address: AddressPreference,
@@ -22,7 +25,8 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(config: &Config, cache: Cache) -> Result<Resolver> {
+    pub async fn new(config: &Config, cache: Cache) -> Result<Resolver> {
+        let mut unavailable = None;
         let (inventory, scopes): (Option<Arc<dyn Inventory>>, Vec<Scope>) = match &config.inventory
         {
             InventorySource::None => (None, Vec::new()),
@@ -31,11 +35,23 @@ impl Resolver {
                 let scopes = file.scopes();
                 (Some(Arc::new(file)), scopes)
             }
-            // The EC2 API backend is not wired in yet (issue 3): only [[hosts]] resolve.
-            InventorySource::Aws => (None, Vec::new()),
+            InventorySource::Aws => match Ec2Inventory::new(ec2_settings(config)).await {
+                Ok(ec2) => {
+                    let scopes = ec2.scopes();
+                    (Some(Arc::new(ec2)), scopes)
+                }
+                Err(e) => {
+                    // No region or profile: the proxy still serves [[hosts]] and dials
+                    // names as typed; refusals say why EC2 was not asked.
+                    tracing::warn!("EC2 inventory unavailable: {e:#}");
+                    unavailable = Some(format!("{e:#}"));
+                    (None, Vec::new())
+                }
+            },
         };
         Ok(Resolver {
             inventory,
+            unavailable,
             scopes,
             address: config.address,
             cache,
@@ -72,7 +88,16 @@ impl Resolver {
                 ),
             }
         }
-        target::resolve(config, host, port, allow_unknown)
+        match (
+            target::resolve(config, host, port, allow_unknown),
+            &self.unavailable,
+        ) {
+            (Err(Refusal::UnknownHost { .. }), Some(why)) => Err(Refusal::LookupFailed {
+                host: host.to_string(),
+                error: why.clone(),
+            }),
+            (result, _) => result,
+        }
     }
 
     /// The instance `host` names, from the cache or the inventory.
@@ -114,6 +139,22 @@ impl Resolver {
     }
 }
 
+fn ec2_settings(config: &Config) -> Ec2Settings {
+    Ec2Settings {
+        regions: config.regions.clone(),
+        accounts: config
+            .accounts
+            .iter()
+            .map(|a| AccountProfile {
+                id: a.id.clone(),
+                profile: a.profile.clone(),
+                regions: a.regions.clone(),
+            })
+            .collect(),
+        ..Ec2Settings::default()
+    }
+}
+
 /// Several instances can carry the same Name tag: prefer a running one, as the user most
 /// likely means the live one.
 fn pick(instances: Vec<Instance>, query: &HostQuery) -> Option<Instance> {
@@ -152,7 +193,9 @@ mod tests {
     #[tokio::test]
     async fn hosts_resolve_through_the_file_inventory_by_id_and_name() {
         let config = config(&example());
-        let resolver = Resolver::new(&config, Cache::in_memory(Duration::from_secs(60))).unwrap();
+        let resolver = Resolver::new(&config, Cache::in_memory(Duration::from_secs(60)))
+            .await
+            .unwrap();
         let by_id = resolver
             .resolve(&config, "i-0bbbbbbbbbbbbbbb2", 22, false)
             .await

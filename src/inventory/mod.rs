@@ -1,9 +1,7 @@
 //! What the proxy knows about EC2: instances, images, key pairs and snapshots, and the
 //! `Inventory` interface that the EC2 API backend and the file inventory both implement.
-// Issue 3 in progress: the EC2 backend and the host resolver that use this are not
-// wired in yet; only the unit tests exercise it. Remove this allow when they are.
-#![allow(dead_code)]
 
+pub mod aws;
 pub mod cache;
 pub mod file;
 pub mod host;

@@ -6,6 +6,8 @@
 //! killed on Drop. Failure messages carry the proxy's stderr and the sshd log.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -252,6 +254,8 @@ pub fn tail(text: &str, max: usize) -> String {
 
 pub struct Sshd {
     pub dir: tempfile::TempDir,
+    /// The loopback address it listens on (127.0.0.1 unless an "instance" needs its own).
+    pub ip: String,
     pub port: u16,
     pub host_key: PathBuf,
     pub authorized_keys: PathBuf,
@@ -263,6 +267,12 @@ pub struct Sshd {
 impl Sshd {
     /// Starts sshd on a free port, authorizing `authorized_pubkeys` (lines) for every user.
     pub fn start(authorized_pubkeys: &[String]) -> Sshd {
+        Sshd::start_on("127.0.0.1", authorized_pubkeys)
+    }
+
+    /// Like `start`, listening on `ip` (any 127.0.0.0/8 address: an EC2 instance's address
+    /// in the moto world).
+    pub fn start_on(ip: &str, authorized_pubkeys: &[String]) -> Sshd {
         require_openssh();
         let dir = tempfile::Builder::new().prefix("sshd-").tempdir().unwrap();
         let host_key = dir.path().join("host_key");
@@ -273,6 +283,7 @@ impl Sshd {
         // The login user (see login_user) writes uploads here.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let mut sshd = Sshd {
+            ip: ip.to_string(),
             port: free_port(),
             config: dir.path().join("sshd_config"),
             log_path: dir.path().join("sshd.log"),
@@ -289,7 +300,7 @@ impl Sshd {
     fn write_config(&self) {
         let d = self.dir.path().display();
         let cfg = format!(
-            "ListenAddress 127.0.0.1\n\
+            "ListenAddress {ip}\n\
              Port {port}\n\
              HostKey {hk}\n\
              PidFile none\n\
@@ -308,6 +319,7 @@ impl Sshd {
              MaxSessions 64\n\
              ClientAliveInterval 0\n\
              # data dir for tests: {d}\n",
+            ip = self.ip,
             port = self.port,
             hk = self.host_key.display(),
             ak = self.authorized_keys.display(),
@@ -353,7 +365,7 @@ impl Sshd {
     }
 
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn pid(&self) -> u32 {
@@ -470,8 +482,14 @@ impl Proxy {
         )
     }
 
-    fn start_serve(config: PathBuf, state_dir: PathBuf, log_path: PathBuf) -> Proxy {
+    fn start_serve(
+        config: PathBuf,
+        state_dir: PathBuf,
+        log_path: PathBuf,
+        env: &[(String, String)],
+    ) -> Proxy {
         let mut child = Command::new(proxy_bin())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(&config)
             .arg("--state-dir")
@@ -591,6 +609,10 @@ pub struct WorldBuilder {
     extra_hosts: Vec<(String, String)>,
     /// Top-level config keys written before the [[hosts]] tables.
     extra_toml: String,
+    /// Where the sshd listens (default 127.0.0.1).
+    sshd_ip: Option<String>,
+    /// Environment for every proxy process (serve, and connect through ssh).
+    env: Vec<(String, String)>,
 }
 
 impl WorldBuilder {
@@ -605,6 +627,16 @@ impl WorldBuilder {
     pub fn config(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
         self.extra_toml.push('\n');
+        self
+    }
+
+    pub fn sshd_on(mut self, ip: &str) -> Self {
+        self.sshd_ip = Some(ip.to_string());
+        self
+    }
+
+    pub fn env(mut self, vars: &[(String, String)]) -> Self {
+        self.env.extend(vars.iter().cloned());
         self
     }
 
@@ -630,7 +662,10 @@ impl WorldBuilder {
         let stranger_key = t.join("stranger_key");
         keygen(&stranger_key, "test-stranger");
 
-        let sshd = Sshd::start(&[upstream_pub]);
+        let sshd = Sshd::start_on(
+            self.sshd_ip.as_deref().unwrap_or("127.0.0.1"),
+            &[upstream_pub],
+        );
 
         let state_dir = t.join("state");
         fs::create_dir(&state_dir).unwrap();
@@ -659,7 +694,7 @@ impl WorldBuilder {
         }
         fs::write(&config, toml).unwrap();
 
-        let mut proxy = Proxy::start_serve(config, state_dir, t.join("proxy-serve.log"));
+        let mut proxy = Proxy::start_serve(config, state_dir, t.join("proxy-serve.log"), &self.env);
         let (st, stdout, stderr) = proxy.run_subcommand(&["ca"]);
         let ca_line = stdout
             .lines()
@@ -677,6 +712,7 @@ impl WorldBuilder {
         fs::write(&known_hosts, format!("{ca_line}\n")).unwrap();
 
         let world = World {
+            env: self.env.clone(),
             user: login_user(),
             ssh_config: t.join("ssh_config"),
             ssh_config_info: t.join("ssh_config_info"),
@@ -696,6 +732,8 @@ impl WorldBuilder {
 
 pub struct World {
     pub user: String,
+    /// Environment for proxy processes (see WorldBuilder::env).
+    pub env: Vec<(String, String)>,
     /// LogLevel ERROR: stderr holds only what the remote side wrote (plus real errors).
     pub ssh_config: PathBuf,
     /// LogLevel INFO: shows "Received disconnect from ...: <text>" (the proxy's explanations).
@@ -716,6 +754,8 @@ impl World {
         WorldBuilder {
             extra_hosts: Vec::new(),
             extra_toml: String::new(),
+            sshd_ip: None,
+            env: Vec::new(),
         }
     }
 
@@ -788,6 +828,8 @@ impl World {
         c.arg("-F").arg(config).args(self.mode_args(mode));
         // Keep the user's environment out of it.
         c.env_remove("SSH_AUTH_SOCK");
+        // ssh hands its environment to the ProxyCommand.
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         Cmd::from_command(c, self.diagnostics_lazy())
     }
 

@@ -1,0 +1,128 @@
+//! The proxy resolving hosts through the EC2 API (moto's server): the user types an
+//! instance id or a private DNS name, the proxy finds the instance (web-1, private address
+//! 127.0.0.11, where a real sshd plays it), dials it on the user's port and pins its host
+//! key under the instance id. A warm cache answers the next connection with no API call;
+//! an EC2 endpoint that is down costs a clear message, not a hang.
+#[macro_use]
+mod common;
+
+use common::moto::{Moto, Scenario};
+use common::*;
+use std::time::{Duration, Instant};
+
+struct Ec2World {
+    w: World,
+    scenario: Scenario,
+    _moto: Moto,
+    _dir: tempfile::TempDir,
+}
+
+fn ec2_world(endpoint_override: Option<String>) -> Ec2World {
+    let dir = tempfile::tempdir().unwrap();
+    let old = keygen(&dir.path().join("old-key"), "old-key");
+    let new = keygen(&dir.path().join("new-key"), "new-key");
+    let moto = Moto::start();
+    let scenario = moto.scenario(&old, &new);
+    let endpoint = endpoint_override.unwrap_or_else(|| moto.endpoint.clone());
+    let env = scenario.aws_env(dir.path(), &endpoint);
+    let w = World::builder()
+        .sshd_on(&scenario.web("private_ip"))
+        .config(&format!(
+            "inventory = \"aws\"\nregions = [\"{}\"]\naddress = \"private\"",
+            scenario.region()
+        ))
+        .env(&env)
+        .start();
+    Ec2World {
+        w,
+        scenario,
+        _moto: moto,
+        _dir: dir,
+    }
+}
+
+fn instance_id_and_private_dns_resolve_through_ec2(mode: Mode) {
+    let e = ec2_world(None);
+    let (w, id) = (&e.w, e.scenario.instance("web-1"));
+    let port = w.sshd.port.to_string();
+    for host in [id.clone(), e.scenario.web("private_dns")] {
+        w.ssh(mode)
+            .args(["-p", &port, &w.dest_for(&host), "echo via-ec2"])
+            .timeout(30)
+            .run()
+            .assert_success()
+            .assert_stdout("via-ec2\n");
+    }
+    let pins = std::fs::read_to_string(w.path("state/pinned_host_keys")).unwrap();
+    assert!(
+        pins.lines().any(|l| l.starts_with(&format!("{id} "))),
+        "host key not pinned under {id}:\n{pins}"
+    );
+}
+both_modes!(instance_id_and_private_dns_resolve_through_ec2);
+
+/// `connect` is a new process per connection: the second one finds the instance in the
+/// state directory's cache and makes no EC2 call.
+#[test]
+fn a_warm_cache_makes_no_ec2_call() {
+    let e = ec2_world(None);
+    let (w, id) = (&e.w, e.scenario.instance("web-1"));
+    let port = w.sshd.port.to_string();
+    let run = || {
+        w.ssh(Mode::ProxyCommand)
+            .env("RUST_LOG", "ec2_ssh_proxy=debug")
+            .args(["-p", &port, &w.dest_for(&id), "echo ok"])
+            .timeout(30)
+            .run()
+    };
+    let first = run();
+    first
+        .assert_success()
+        .assert_stderr_contains("inventory lookup");
+    assert!(first.stderr.contains("api_calls=1"), "{}", first.report());
+    let second = run();
+    second
+        .assert_success()
+        .assert_stderr_contains("inventory lookup answered from the cache")
+        .assert_stderr_contains("api_calls=0");
+    assert!(
+        !second.stderr.contains("api_calls=1"),
+        "{}",
+        second.report()
+    );
+}
+
+/// The EC2 endpoint is down: jump mode cannot tell whether it may relay, so it refuses with
+/// the reason, quickly; `connect` dials a host typed as an address anyway.
+#[test]
+fn an_ec2_endpoint_that_is_down_is_explained_not_waited_on() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let e = ec2_world(Some(closed));
+    let (w, id) = (&e.w, e.scenario.instance("web-1"));
+    let port = w.sshd.port.to_string();
+    let started = Instant::now();
+    let out = w
+        .ssh_info(Mode::Jump)
+        .args(["-p", &port, &w.dest_for(&id), "echo SHOULD-NOT-RUN"])
+        .timeout(60)
+        .run();
+    out.assert_code(255)
+        .assert_stderr_contains(&format!("cannot look up {id} in EC2"))
+        .assert_stderr_contains("unreachable");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    w.ssh(Mode::ProxyCommand)
+        .args([
+            "-p",
+            &port,
+            &w.dest_for(&w.sshd.ip),
+            "echo dialled-as-typed",
+        ])
+        .timeout(60)
+        .run()
+        .assert_success()
+        .assert_stdout("dialled-as-typed\n");
+}
