@@ -1,7 +1,11 @@
 //! ec2-ssh-proxy: an SSH proxy for EC2 hosts that logs in upstream with its own keyring,
 //! so it can see why a key is refused, use the right one, and explain.
 
-use ec2_ssh_proxy::{ca, cli, front, keyring, proxy, state};
+use std::time::Duration;
+
+use ec2_ssh_proxy::inventory::cache::Cache;
+use ec2_ssh_proxy::keys::links;
+use ec2_ssh_proxy::{ca, cli, front, keyring, proxy, resolve, state};
 
 use std::process::ExitCode;
 
@@ -67,6 +71,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = cli.globals.load_config()?;
             let keyring = keyring::Keyring::load(&config.keyring, true).await;
             print!("{}", keyring.render_list());
+            // Which AWS key pair each key is: asks EC2 (DescribeKeyPairs) in every account.
+            let resolver =
+                resolve::Resolver::new(&config, Cache::in_memory(Duration::ZERO)).await?;
+            let (pairs, problems) = resolver.key_pairs().await;
+            print!("{}", links::render(&keyring.keys, &pairs, &problems));
             Ok(ExitCode::SUCCESS)
         }
     }

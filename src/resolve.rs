@@ -10,7 +10,7 @@ use crate::config::{Config, InventorySource};
 use crate::inventory::aws::{AccountProfile, Ec2Inventory, Ec2Settings};
 use crate::inventory::cache::Cache;
 use crate::inventory::file::FileInventory;
-use crate::inventory::{self, AddressPreference, HostQuery, Instance, Inventory, Scope};
+use crate::inventory::{self, AddressPreference, HostQuery, Instance, Inventory, KeyPair, Scope};
 use crate::target::{self, Refusal, Target};
 
 pub struct Resolver {
@@ -98,6 +98,22 @@ impl Resolver {
             }),
             (result, _) => result,
         }
+    }
+
+    /// Every key pair (with its public key) in every searched account and region, and a
+    /// line per lookup that failed.
+    pub async fn key_pairs(&self) -> (Vec<KeyPair>, Vec<String>) {
+        let mut problems: Vec<String> = self.unavailable.iter().cloned().collect();
+        let mut pairs = Vec::new();
+        if let Some(inventory) = &self.inventory {
+            for scope in &self.scopes {
+                match inventory.key_pairs(scope).await {
+                    Ok(found) => pairs.extend(found),
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+        }
+        (pairs, problems)
     }
 
     /// The instance `host` names, from the cache or the inventory.

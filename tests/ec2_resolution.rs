@@ -126,3 +126,59 @@ fn an_ec2_endpoint_that_is_down_is_explained_not_waited_on() {
         .assert_success()
         .assert_stdout("dialled-as-typed\n");
 }
+
+/// `keyring list` ties the local key file to the AWS key pair (by its public key, read from
+/// DescribeKeyPairs in the configured account) and lists the pairs the keyring cannot sign
+/// for, which the instance can still be asked about.
+#[test]
+fn keyring_list_links_local_keys_to_key_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = dir.path().join("keyring");
+    std::fs::create_dir(&keyring).unwrap();
+    let old = keygen(&keyring.join("old-key"), "old-key");
+    std::fs::remove_file(keyring.join("old-key.pub")).unwrap();
+    let new = keygen(&dir.path().join("new-key"), "new-key");
+    let moto = Moto::start();
+    let scenario = moto.scenario(&old, &new);
+    let config = dir.path().join("proxy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "keyring = [\"{}\"]\ninventory = \"aws\"\nregions = [\"{}\"]\n[accounts.\"{}\"]\nprofile = \"{}\"\n",
+            keyring.display(),
+            scenario.region(),
+            common::moto::OLD_ACCOUNT,
+            common::moto::OLD_PROFILE
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(proxy_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["keyring", "list"])
+        .envs(scenario.aws_env(dir.path(), &moto.endpoint))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "key pair: 'old-key' in account 111111111111 (us-east-1), linked by same public key"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("'new-key' in the default credentials' account (us-east-1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&fingerprint(&keyring.join("old-key"))),
+        "{stdout}"
+    );
+}

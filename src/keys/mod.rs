@@ -2,3 +2,4 @@
 //! `ec2_fingerprint` ties a local key file to an AWS key pair.
 
 pub mod ec2_fingerprint;
+pub mod links;
