@@ -45,6 +45,9 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// How long `connect` (a new process per connection) trusts its on-disk lookups.
     pub cache_ttl: Duration,
+    /// `[[keys]]`: links from key files to AWS key pairs stated by the user, for keys no
+    /// fingerprint can tie (e.g. a pair whose public key is not retrievable).
+    pub keys: Vec<DeclaredLink>,
     /// The file this came from, so later errors can point at it; None = built-in defaults.
     pub source: Option<PathBuf>,
 }
@@ -58,6 +61,17 @@ pub enum InventorySource {
     File(PathBuf),
     /// Only `[[hosts]]` entries are known.
     None,
+}
+
+/// One `[[keys]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredLink {
+    /// The private key file, tilde-expanded.
+    pub path: PathBuf,
+    /// The key pair's name in EC2.
+    pub key_pair: String,
+    /// The account it lives in; None = any account.
+    pub account: Option<String>,
 }
 
 /// One `[accounts."ID"]` table.
@@ -156,6 +170,7 @@ impl Default for Config {
             address: AddressPreference::Public,
             accounts: Vec::new(),
             cache_ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
+            keys: Vec::new(),
             source: None,
         }
     }
@@ -178,6 +193,16 @@ struct RawConfig {
     #[serde(default)]
     accounts: std::collections::BTreeMap<String, RawAccount>,
     cache_ttl: Option<Spanned<u64>>,
+    #[serde(default)]
+    keys: Vec<RawKeyLink>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyLink {
+    path: String,
+    key_pair: Spanned<String>,
+    account: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +363,29 @@ impl RawConfig {
                 id,
                 profile: account.profile.into_inner(),
                 regions,
+            });
+        }
+        for (index, key) in self.keys.into_iter().enumerate() {
+            let n = index + 1;
+            if key.key_pair.get_ref().trim().is_empty() {
+                anyhow::bail!(
+                    "{file}: [[keys]] #{n} 'key_pair' at line {}: expected the key pair's name in EC2",
+                    at(key.key_pair.span())
+                );
+            }
+            let account = match key.account {
+                Some(a) if a.get_ref().len() != 12 || !a.get_ref().bytes().all(|b| b.is_ascii_digit()) => anyhow::bail!(
+                    "{file}: [[keys]] #{n} 'account' = {:?} at line {}: expected a 12-digit AWS account id",
+                    a.get_ref(),
+                    at(a.span())
+                ),
+                Some(a) => Some(a.into_inner()),
+                None => None,
+            };
+            config.keys.push(DeclaredLink {
+                path: expand_tilde(&key.path),
+                key_pair: key.key_pair.into_inner(),
+                account,
             });
         }
         if let Some(ttl) = self.cache_ttl {
@@ -626,6 +674,23 @@ profile = "new-account"
     }
 
     #[test]
+    fn declared_key_links_parse_and_are_checked() {
+        let config = parse("[[keys]]\npath = \"~/old-key.pem\"\nkey_pair = \"old-key\"\naccount = \"111111111111\"\n").unwrap();
+        assert_eq!(
+            config.keys,
+            [DeclaredLink {
+                path: expand_tilde("~/old-key.pem"),
+                key_pair: "old-key".into(),
+                account: Some("111111111111".into()),
+            }]
+        );
+        assert_eq!(
+            error("[[keys]]\npath = \"k\"\nkey_pair = \"x\"\naccount = \"42\""),
+            "/x/config.toml: [[keys]] #1 'account' = \"42\" at line 4: expected a 12-digit AWS account id"
+        );
+    }
+
+    #[test]
     fn bad_inventory_values_name_the_key_and_the_choices() {
         assert_eq!(
             error("inventory = \"ec2\""),
@@ -650,7 +715,7 @@ profile = "new-account"
     fn unknown_key_names_file_line_and_expected_keys() {
         assert_eq!(
             error("listen = \"127.0.0.1:1\"\n\nlisen = \"x\"\n"),
-            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl)"
+            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl, keys)"
         );
         assert_eq!(
             error("[[hosts]]\nmatch = \"a\"\ndial = \"a:1\"\nport = 22\n"),

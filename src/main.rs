@@ -75,7 +75,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let resolver =
                 resolve::Resolver::new(&config, Cache::in_memory(Duration::ZERO)).await?;
             let (pairs, problems) = resolver.key_pairs().await;
-            print!("{}", links::render(&keyring.keys, &pairs, &problems));
+            print!(
+                "{}",
+                links::render(&keyring.keys, &pairs, &config.keys, &problems)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

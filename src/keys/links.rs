@@ -6,6 +6,7 @@ use std::fmt;
 
 use russh::keys::PublicKey;
 
+use crate::config::DeclaredLink;
 use crate::inventory::KeyPair;
 use crate::keyring::{KeyEntry, KeySource};
 use crate::keys::ec2_fingerprint::{self, link_by_name};
@@ -13,6 +14,8 @@ use crate::keys::ec2_fingerprint::{self, link_by_name};
 /// How a key was tied to a key pair, strongest evidence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkedBy {
+    /// The user said so in a `[[keys]]` table.
+    Declared,
     /// The key pair's public key (DescribeKeyPairs --include-public-key) is this key.
     PublicKey,
     /// EC2's fingerprint of the pair equals one computed from this key.
@@ -24,6 +27,7 @@ pub enum LinkedBy {
 impl fmt::Display for LinkedBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            LinkedBy::Declared => "your [[keys]] entry",
             LinkedBy::PublicKey => "same public key",
             LinkedBy::Fingerprint => "EC2 fingerprint",
             LinkedBy::FileName => "file name only",
@@ -40,7 +44,7 @@ pub struct Link {
 }
 
 /// Every (key, pair) link, strongest evidence per pair.
-pub fn link(keys: &[KeyEntry], pairs: &[KeyPair]) -> Vec<Link> {
+pub fn link(keys: &[KeyEntry], pairs: &[KeyPair], declared: &[DeclaredLink]) -> Vec<Link> {
     let mut links = Vec::new();
     for pair in pairs {
         let pair_key = pair
@@ -48,7 +52,17 @@ pub fn link(keys: &[KeyEntry], pairs: &[KeyPair]) -> Vec<Link> {
             .as_deref()
             .and_then(|line| PublicKey::from_openssh(line).ok());
         for (index, key) in keys.iter().enumerate() {
-            if let Some(by) = evidence(key, pair, pair_key.as_ref()) {
+            let stated = declared.iter().any(|d| {
+                key.source == KeySource::File(d.path.clone())
+                    && d.key_pair == pair.name
+                    && d.account.as_ref().is_none_or(|a| *a == pair.account)
+            });
+            let by = if stated {
+                Some(LinkedBy::Declared)
+            } else {
+                evidence(key, pair, pair_key.as_ref())
+            };
+            if let Some(by) = by {
                 links.push(Link {
                     key: index,
                     pair: pair.clone(),
@@ -98,8 +112,13 @@ pub fn public_only<'a>(pairs: &'a [KeyPair], links: &[Link]) -> Vec<&'a KeyPair>
 /// The EC2 half of `keyring list`: each key's fingerprints as EC2 prints them, the key
 /// pairs it is linked to and how, the pairs known only by their public key, and which
 /// lookups failed.
-pub fn render(keys: &[KeyEntry], pairs: &[KeyPair], problems: &[String]) -> String {
-    let links = link(keys, pairs);
+pub fn render(
+    keys: &[KeyEntry],
+    pairs: &[KeyPair],
+    declared: &[DeclaredLink],
+    problems: &[String],
+) -> String {
+    let links = link(keys, pairs, declared);
     let mut out = String::new();
     if !keys.is_empty() {
         out.push_str("EC2 view of the keyring keys:\n");
@@ -198,7 +217,7 @@ mod tests {
             pair("by-fp", None, Some(fp_b)),
             pair("old-key", None, None),
         ];
-        let links = link(&keys, &pairs);
+        let links = link(&keys, &pairs, &[]);
         let found: Vec<(usize, &str, LinkedBy)> = links
             .iter()
             .map(|l| (l.key, l.pair.name.as_str(), l.by))
@@ -214,11 +233,30 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_link_wins_for_its_account_only() {
+        let keys = vec![entry("/k/legacy")];
+        let mut elsewhere = pair("legacy", None, Some("00:11".into()));
+        elsewhere.account = "333333333333".into();
+        let pairs = vec![pair("legacy", None, Some("00:11".into())), elsewhere];
+        let declared = [DeclaredLink {
+            path: PathBuf::from("/k/legacy"),
+            key_pair: "legacy".into(),
+            account: Some("111111111111".into()),
+        }];
+        let links = link(&keys, &pairs, &declared);
+        assert_eq!(links.len(), 1);
+        assert_eq!(
+            (links[0].pair.account.as_str(), links[0].by),
+            ("111111111111", LinkedBy::Declared)
+        );
+    }
+
+    #[test]
     fn a_name_does_not_link_against_other_evidence_and_unlinked_public_keys_remain_candidates() {
         let keys = vec![entry("/k/old-key.pem")];
         let stranger = entry("/elsewhere");
         let pairs = vec![pair("old-key", Some(&stranger.public), None)];
-        let links = link(&keys, &pairs);
+        let links = link(&keys, &pairs, &[]);
         assert!(links.is_empty());
         let candidates = public_only(&pairs, &links);
         assert_eq!(candidates.len(), 1);
