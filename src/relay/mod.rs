@@ -3,5 +3,6 @@
 
 pub mod bridge;
 pub mod inner;
+pub mod probe;
 pub mod refusal;
 pub mod upstream;

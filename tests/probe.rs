@@ -1,0 +1,75 @@
+//! Public-key probing against a real sshd: a query without a signature learns whether the
+//! server would accept a key, from the public half alone; refusals count against sshd's
+//! MaxAuthTries (6), acceptances do not.
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use ec2_ssh_proxy::relay::probe::{ask, Answer};
+use russh::client;
+use russh::keys::{PublicKey, PublicKeyOrCertificate};
+
+struct AnyHostKey;
+
+impl client::Handler for AnyHostKey {
+    type Error = russh::Error;
+    async fn check_server_key(
+        &mut self,
+        _key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+fn public(path: &std::path::Path) -> PublicKey {
+    russh::keys::load_public_key(pub_path(path)).unwrap()
+}
+
+async fn connect(sshd: &Sshd) -> client::Handle<AnyHostKey> {
+    client::connect(Arc::new(client::Config::default()), sshd.addr(), AnyHostKey)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_server_says_which_key_it_accepts_without_a_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = dir.path().join("held");
+    let line = keygen(&held, "held");
+    let strangers: Vec<PublicKey> = (0..6)
+        .map(|i| {
+            let p = dir.path().join(format!("stranger{i}"));
+            keygen(&p, "stranger");
+            public(&p)
+        })
+        .collect();
+    let sshd = Sshd::start(&[line]);
+    let user = login_user();
+
+    // Five refusals, then the held key: still answered on the same connection.
+    let mut up = connect(&sshd).await;
+    for key in &strangers[..5] {
+        assert_eq!(ask(&mut up, &user, key, None).await, Answer::Refused);
+    }
+    assert_eq!(
+        ask(&mut up, &user, &public(&held), None).await,
+        Answer::Accepted
+    );
+    // An acceptance does not count: one more refusal is still the fifth... and a sixth
+    // refusal ends the connection, as sshd's MaxAuthTries says.
+    assert_eq!(
+        ask(&mut up, &user, &strangers[5], None).await,
+        Answer::Closed
+    );
+    assert!(
+        sshd.log().contains("Too many authentication failures")
+            || sshd
+                .log()
+                .contains("maximum authentication attempts exceeded"),
+        "{}",
+        sshd.log()
+    );
+    // Nobody logged in: a probe never authenticates.
+    assert!(!sshd.log().contains("Accepted publickey"), "{}", sshd.log());
+}
