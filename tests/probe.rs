@@ -73,3 +73,39 @@ async fn the_server_says_which_key_it_accepts_without_a_signature() {
     // Nobody logged in: a probe never authenticates.
     assert!(!sshd.log().contains("Accepted publickey"), "{}", sshd.log());
 }
+
+/// Twelve keys, the held one last: the prober moves to a fresh connection after five
+/// refusals, finds it, and sshd never reaches "Too many authentication failures".
+#[tokio::test]
+async fn twelve_keys_with_the_held_one_last() {
+    use ec2_ssh_proxy::relay::prober::probe_in_order;
+    let dir = tempfile::tempdir().unwrap();
+    let held = dir.path().join("held");
+    let line = keygen(&held, "held");
+    let mut keys: Vec<PublicKey> = (0..11)
+        .map(|i| {
+            let p = dir.path().join(format!("k{i}"));
+            keygen(&p, "other");
+            public(&p)
+        })
+        .collect();
+    keys.push(public(&held));
+    let sshd = Sshd::start(&[line]);
+    let user = login_user();
+    let first = connect(&sshd).await;
+    let probing = probe_in_order(first, 0, &user, &keys, None, 3, || async {
+        Some(connect(&sshd).await)
+    })
+    .await;
+    assert_eq!(probing.answers.len(), 12);
+    assert_eq!(probing.answers[11], Answer::Accepted);
+    assert!(probing.answers[..11].iter().all(|a| *a == Answer::Refused));
+    assert_eq!(probing.reconnects, 2);
+    assert!(probing.upstream.is_some());
+    let log = sshd.log();
+    assert!(!log.contains("Too many authentication failures"), "{log}");
+    assert!(
+        !log.contains("maximum authentication attempts exceeded"),
+        "{log}"
+    );
+}

@@ -4,5 +4,6 @@
 pub mod bridge;
 pub mod inner;
 pub mod probe;
+pub mod prober;
 pub mod refusal;
 pub mod upstream;
