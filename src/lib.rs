@@ -16,3 +16,4 @@ pub mod relay;
 pub mod resolve;
 pub mod state;
 pub mod target;
+pub mod winners;

@@ -10,6 +10,7 @@ use crate::config::{Config, InventorySource};
 use crate::inventory::aws::{AccountProfile, Ec2Inventory, Ec2Settings};
 use crate::inventory::cache::Cache;
 use crate::inventory::file::FileInventory;
+use crate::inventory::lineage::{self, Lineage};
 use crate::inventory::{self, AddressPreference, HostQuery, Instance, Inventory, KeyPair, Scope};
 use crate::target::{self, Refusal, Target};
 
@@ -114,6 +115,22 @@ impl Resolver {
             }
         }
         (pairs, problems)
+    }
+
+    /// What a diagnosis needs beyond the instance: the key pairs of every searched account
+    /// (with public keys) and the AMI lineage, plus a line per lookup that failed. Only
+    /// asked when the expected key was refused, so a working login costs no API call.
+    pub async fn evidence(
+        &self,
+        instance: &Instance,
+        accounts: &[String],
+    ) -> (Vec<KeyPair>, Option<Lineage>, Vec<String>) {
+        let (pairs, problems) = self.key_pairs().await;
+        let lineage = match &self.inventory {
+            Some(inventory) => Some(lineage::walk(inventory.as_ref(), instance, accounts).await),
+            None => None,
+        };
+        (pairs, lineage, problems)
     }
 
     /// The instance `host` names, from the cache or the inventory.

@@ -46,6 +46,11 @@ impl StateDir {
         load_or_create(&self.root.join("ca_ed25519"))
     }
 
+    /// The key that last worked per (host, user) (see winners.rs).
+    pub fn winners_path(&self) -> PathBuf {
+        self.root.join("last_working_keys.json")
+    }
+
     /// Recent host lookups, for `connect` processes (see inventory/cache.rs).
     pub fn lookup_cache_path(&self) -> PathBuf {
         self.root.join("lookup_cache.json")
