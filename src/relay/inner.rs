@@ -35,6 +35,9 @@ pub struct InnerHandler {
     upstream: Option<Arc<Upstream>>,
     /// Why the upstream login failed: told to the client right after its own login.
     refusal: Option<UpstreamError>,
+    /// One line for the terminal of the first pty session, after a login that needed a
+    /// different key than expected.
+    notice: Option<String>,
     sessions: HashMap<ChannelId, SessionLink>,
 }
 
@@ -53,6 +56,7 @@ impl InnerHandler {
             pending: Some(pending),
             upstream: None,
             refusal: None,
+            notice: None,
             sessions: HashMap::new(),
         };
         (handler, inner)
@@ -101,13 +105,14 @@ impl InnerHandler {
         self.sessions.get(&id).map(|link| link.upstream.clone())
     }
 
-    /// Answers the client's request with the host's real answer (RFC 4254 section 5.4).
+    /// Answers the client's request with the host's real answer (RFC 4254 section 5.4);
+    /// true when the host said yes.
     async fn answer(
         &mut self,
         id: ChannelId,
         sent: Result<(), russh::Error>,
         session: &mut Session,
-    ) -> Result<(), russh::Error> {
+    ) -> Result<bool, russh::Error> {
         let ok = match (sent, self.sessions.get_mut(&id)) {
             (Ok(()), Some(link)) => matches!(
                 tokio::time::timeout(REPLY_TIMEOUT, link.replies.recv()).await,
@@ -116,10 +121,11 @@ impl InnerHandler {
             _ => false,
         };
         if ok {
-            session.channel_success(id)
+            session.channel_success(id)?;
         } else {
-            session.channel_failure(id)
+            session.channel_failure(id)?;
         }
+        Ok(ok)
     }
 }
 
@@ -286,7 +292,14 @@ impl server::Handler for InnerHandler {
             }
             None => Err(russh::Error::WrongChannel),
         };
-        self.answer(channel, sent, session).await
+        if self.answer(channel, sent, session).await? {
+            // The one line a person sees before their shell when the proxy had to work
+            // around a refused key; exec, scp and sftp never get it (byte-clean output).
+            if let Some(notice) = self.notice.take() {
+                session.data(channel, format!("{notice}\r\n").into_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     async fn env_request(
@@ -300,7 +313,7 @@ impl server::Handler for InnerHandler {
             Some(up) => up.set_env(true, name, value).await,
             None => Err(russh::Error::WrongChannel),
         };
-        self.answer(channel, sent, session).await
+        self.answer(channel, sent, session).await.map(|_| ())
     }
 
     async fn shell_request(
@@ -312,7 +325,7 @@ impl server::Handler for InnerHandler {
             Some(up) => up.request_shell(true).await,
             None => Err(russh::Error::WrongChannel),
         };
-        self.answer(channel, sent, session).await
+        self.answer(channel, sent, session).await.map(|_| ())
     }
 
     async fn exec_request(
@@ -325,7 +338,7 @@ impl server::Handler for InnerHandler {
             Some(up) => up.exec(true, data.to_vec()).await,
             None => Err(russh::Error::WrongChannel),
         };
-        self.answer(channel, sent, session).await
+        self.answer(channel, sent, session).await.map(|_| ())
     }
 
     async fn subsystem_request(
@@ -338,7 +351,7 @@ impl server::Handler for InnerHandler {
             Some(up) => up.request_subsystem(true, name).await,
             None => Err(russh::Error::WrongChannel),
         };
-        self.answer(channel, sent, session).await
+        self.answer(channel, sent, session).await.map(|_| ())
     }
 
     async fn x11_request(

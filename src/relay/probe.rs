@@ -9,6 +9,9 @@ use russh::client;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::{HashAlg, PublicKey};
 
+/// How long one question may take; sshd answers in milliseconds.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the probe's signer stopped: the only expected reason is that the server said yes.
 #[derive(Debug)]
 pub enum Stop {
@@ -58,14 +61,15 @@ pub async fn ask<H: client::Handler>(
     key: &PublicKey,
     rsa_hash: Option<HashAlg>,
 ) -> Answer {
-    match upstream
-        .authenticate_publickey_with(user, key.clone(), rsa_hash, &mut Decline)
-        .await
-    {
-        Err(Stop::Accepted) => Answer::Accepted,
-        Err(Stop::Send) => Answer::Closed,
-        Ok(client::AuthResult::Success) => Answer::Accepted,
-        Ok(client::AuthResult::Failure { .. }) if upstream.is_closed() => Answer::Closed,
-        Ok(client::AuthResult::Failure { .. }) => Answer::Refused,
+    let mut signer = Decline;
+    let question = upstream.authenticate_publickey_with(user, key.clone(), rsa_hash, &mut signer);
+    match tokio::time::timeout(ANSWER_TIMEOUT, question).await {
+        // A server that does not answer is as good as gone for this connection.
+        Err(_) => Answer::Closed,
+        Ok(Err(Stop::Accepted)) => Answer::Accepted,
+        Ok(Err(Stop::Send)) => Answer::Closed,
+        Ok(Ok(client::AuthResult::Success)) => Answer::Accepted,
+        Ok(Ok(client::AuthResult::Failure { .. })) if upstream.is_closed() => Answer::Closed,
+        Ok(Ok(client::AuthResult::Failure { .. })) => Answer::Refused,
     }
 }

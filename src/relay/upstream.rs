@@ -202,6 +202,42 @@ pub async fn connect(
     }
 }
 
+/// The RSA signature hash the server prefers (RFC 8332), when it says.
+pub async fn rsa_hash(upstream: &Upstream) -> Option<russh::keys::HashAlg> {
+    upstream
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .flatten()
+}
+
+/// One signed login attempt as `user` with `key` (its private half, or ssh-agent when the
+/// keyring holds only the public half): Ok(true) logged in, Ok(false) refused.
+pub async fn sign_in(
+    upstream: &mut Upstream,
+    user: &str,
+    key: &KeyEntry,
+    rsa_hash: Option<russh::keys::HashAlg>,
+) -> Result<bool, String> {
+    let result = match &key.private {
+        Some(private) => upstream
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(private.clone(), rsa_hash))
+            .await
+            .map_err(|e| e.to_string()),
+        None => match AgentClient::connect_env().await {
+            Ok(mut agent) => upstream
+                .authenticate_publickey_with(user, key.public.clone(), rsa_hash, &mut agent)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(_) => Err("ssh-agent is not reachable ($SSH_AUTH_SOCK)".to_string()),
+        },
+    };
+    let accepted = matches!(result, Ok(russh::client::AuthResult::Success));
+    tracing::debug!(user, key = %key.fingerprint(), source = %key.label(), accepted, "upstream login attempt");
+    result.map(|_| accepted)
+}
+
 /// Logs in as `user` with the candidates in order, stopping before sshd's MaxAuthTries.
 /// Returns the key that was accepted, or every attempt made.
 pub async fn login(
@@ -209,38 +245,14 @@ pub async fn login(
     user: &str,
     candidates: &[KeyEntry],
 ) -> Result<KeyEntry, Vec<Attempt>> {
-    let rsa_hash = upstream
-        .best_supported_rsa_hash()
-        .await
-        .ok()
-        .flatten()
-        .flatten();
-    let mut agent = None;
+    let hash = rsa_hash(upstream).await;
     let mut attempts = Vec::new();
     for key in candidates {
         if attempts.len() >= MAX_REFUSALS {
             break;
         }
-        let result = match &key.private {
-            Some(private) => upstream
-                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(private.clone(), rsa_hash))
-                .await
-                .map_err(|e| e.to_string()),
-            None => {
-                if agent.is_none() {
-                    agent = AgentClient::connect_env().await.ok();
-                }
-                match agent.as_mut() {
-                    Some(agent) => upstream
-                        .authenticate_publickey_with(user, key.public.clone(), rsa_hash, agent)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => Err("ssh-agent is not reachable ($SSH_AUTH_SOCK)".to_string()),
-                }
-            }
-        };
-        let accepted = matches!(result, Ok(russh::client::AuthResult::Success));
-        tracing::debug!(user, key = %key.fingerprint(), source = %key.label(), accepted, "upstream login attempt");
+        let result = sign_in(upstream, user, key, hash).await;
+        let accepted = result == Ok(true);
         attempts.push(Attempt {
             fingerprint: key.fingerprint(),
             label: key.label(),
