@@ -17,6 +17,7 @@ use crate::keyring::Keyring;
 use crate::pins::Pins;
 use crate::resolve::Resolver;
 use crate::state::StateDir;
+use crate::winners::Winners;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -41,6 +42,8 @@ pub struct Proxy {
     pub pins: Pins,
     /// Host names to targets: [[hosts]], then the inventory, cached.
     pub resolver: Resolver,
+    /// The key that last worked per (host, user), tried first next time.
+    pub winners: Winners,
 }
 
 /// Bulk-transfer settings for both hops (DESIGN.md, "Lessons from peers"): russh's defaults
@@ -98,6 +101,7 @@ impl Proxy {
         let resolver = Resolver::new(&config, cache).await?;
         Ok(Arc::new(Proxy {
             resolver,
+            winners: Winners::new(state.winners_path()),
             host_key: state.host_key()?,
             ca: state.ca_key()?,
             pins: Pins::new(state.pins_path()),
