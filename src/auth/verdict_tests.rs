@@ -1,44 +1,5 @@
 use super::*;
-use crate::auth::fixtures::{seed, Seed};
-use crate::auth::plan::{attempt_plan, PlanInput};
-
-/// The seed's plan: [new-key (launch), old-key (lineage), id_other (keyring), spare (EC2 only)].
-pub(crate) fn plan(s: &Seed) -> Vec<Candidate> {
-    attempt_plan(&PlanInput {
-        keys: &s.keys,
-        links: &s.links,
-        key_pairs: &s.pairs,
-        instance: Some(&s.instance),
-        lineage: Some(&s.lineage),
-        ..PlanInput::default()
-    })
-}
-
-pub(crate) fn probe(candidate: &Candidate, outcome: Outcome) -> ProbeResult {
-    ProbeResult {
-        candidate: candidate.clone(),
-        method: Method::Query,
-        outcome,
-    }
-}
-
-/// Evidence for the seed instance where the plan's keys got `outcomes`, in plan order.
-pub(crate) fn seed_evidence(s: &Seed, outcomes: &[Outcome]) -> Evidence {
-    let plan = plan(s);
-    Evidence {
-        host: "web".into(),
-        user: "ec2-user".into(),
-        instance: Some(s.instance.clone()),
-        lineage: Some(s.lineage.clone()),
-        probes: plan
-            .iter()
-            .zip(outcomes)
-            .map(|(c, o)| probe(c, o.clone()))
-            .collect(),
-        key_pairs_in_account: vec!["new-key".into()],
-        ..Evidence::default()
-    }
-}
+use crate::auth::fixtures::{plan, probe, seed, seed_evidence};
 
 use Outcome::{Accepted, NotAsked, Refused};
 
