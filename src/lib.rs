@@ -2,6 +2,7 @@
 //! the integration tests in `tests/` drive modules such as the inventory directly (a binary
 //! crate's modules cannot be imported from there).
 
+pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod client_keys;
