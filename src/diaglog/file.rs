@@ -142,7 +142,10 @@ fn read_unlocked(path: &Path) -> Result<Contents> {
 
 /// Held while reading, so no writer rotates between reading `PATH.1` and `PATH` (which
 /// would show some records twice or not at all).
-struct SharedLock(Option<File>);
+struct SharedLock {
+    /// Closing it releases the lock.
+    _file: Option<File>,
+}
 
 impl SharedLock {
     fn take(path: &Path) -> Result<SharedLock> {
@@ -153,9 +156,9 @@ impl SharedLock {
             Ok(file) => {
                 file.lock_shared()
                     .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-                Ok(SharedLock(Some(file)))
+                Ok(SharedLock { _file: Some(file) })
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(SharedLock(None)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(SharedLock { _file: None }),
             Err(e) => Err(e).with_context(|| format!("cannot open {}", lock_path.display())),
         }
     }

@@ -5,10 +5,12 @@
 //! be pasted into tickets.
 
 mod file;
+mod show;
 mod time;
 mod view;
 
 pub use file::{read, read_counting, rotated_path, Contents, DiagLog, Follower, DEFAULT_MAX_BYTES};
+pub use show::{show, ShowOptions};
 pub use time::{format_rfc3339, now_rfc3339};
 pub use view::{render, select, Filter};
 
