@@ -722,7 +722,10 @@ profile = "new-account"
             Path::new("/state/diagnostics.jsonl")
         );
         let set = parse("diagnostic_log = \"~/logs/d.jsonl\"").unwrap();
-        assert_eq!(set.diagnostic_log_path(state), expand_tilde("~/logs/d.jsonl"));
+        assert_eq!(
+            set.diagnostic_log_path(state),
+            expand_tilde("~/logs/d.jsonl")
+        );
         assert_eq!(
             error("\ndiagnostic_log = \" \""),
             "/x/config.toml: 'diagnostic_log' at line 2: expected a file path, e.g. \"~/ec2-ssh-proxy.jsonl\""

@@ -72,7 +72,9 @@ impl DiagLog {
         let size = match fs::metadata(&self.path) {
             Ok(meta) => meta.len(),
             Err(e) if e.kind() == ErrorKind::NotFound => 0,
-            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", self.path.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot stat {}", self.path.display()))
+            }
         };
         if size > 0 && size + line.len() as u64 > self.max_bytes {
             let old = rotated_path(&self.path);
@@ -217,7 +219,9 @@ impl Follower {
         let current = match fs::metadata(&self.path) {
             Ok(meta) => Some((meta.dev(), meta.ino())),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("cannot stat {}", self.path.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot stat {}", self.path.display()))
+            }
         };
         let ours = match &self.file {
             Some(file) => Some(file.metadata().map(|m| (m.dev(), m.ino()))?),
@@ -322,7 +326,10 @@ mod tests {
             assert!(fs::metadata(&path).unwrap().len() <= line_len * 4);
         }
         // 20 records, 4 per file: the last 8 remain, the newest in the current file.
-        assert_eq!(durations(&read(&path).unwrap()), (22..30).collect::<Vec<_>>());
+        assert_eq!(
+            durations(&read(&path).unwrap()),
+            (22..30).collect::<Vec<_>>()
+        );
         let current: Vec<Record> = fs::read_to_string(&path)
             .unwrap()
             .lines()

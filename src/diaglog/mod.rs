@@ -222,7 +222,10 @@ pub(crate) mod tests {
         let mut value = serde_json::to_value(&record).unwrap();
         value["written_by"] = "a later version".into();
         let text = value.to_string();
-        assert!(text.contains(r#""result":"error: connection reset""#), "{text}");
+        assert!(
+            text.contains(r#""result":"error: connection reset""#),
+            "{text}"
+        );
         let back: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(back.attempts[0].result, record.attempts[0].result);
         assert_eq!(serde_json::to_value(&back).unwrap(), value);
@@ -231,8 +234,9 @@ pub(crate) mod tests {
     #[test]
     fn a_record_built_from_a_real_key_holds_no_private_material() {
         use russh::keys::ssh_key::{HashAlg, LineEnding};
-        let key = russh::keys::PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)
-            .unwrap();
+        let key =
+            russh::keys::PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)
+                .unwrap();
         let mut record = sample();
         record.attempts[0].fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
         record.attempts[0].key_name = Some(key.comment().to_string());
@@ -244,7 +248,10 @@ pub(crate) mod tests {
         for body_line in pem.lines().filter(|l| !l.starts_with("-----")) {
             for chunk in body_line.as_bytes().chunks(16).filter(|c| c.len() == 16) {
                 let chunk = std::str::from_utf8(chunk).unwrap();
-                assert!(!line.contains(chunk), "private key base64 {chunk:?} in {line}");
+                assert!(
+                    !line.contains(chunk),
+                    "private key base64 {chunk:?} in {line}"
+                );
             }
         }
         let seed = key.key_data().ed25519().unwrap().private.to_bytes();

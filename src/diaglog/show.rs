@@ -78,7 +78,11 @@ fn write_log(
     loop {
         std::thread::sleep(interval);
         let contents = follower.poll()?;
-        for record in contents.records.iter().filter(|r| options.filter.matches(r)) {
+        for record in contents
+            .records
+            .iter()
+            .filter(|r| options.filter.matches(r))
+        {
             write_record(options, out, record, &mut shown)?;
         }
         report_corrupt(options, out, &contents, path)?;

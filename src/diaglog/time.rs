@@ -69,7 +69,20 @@ mod tests {
             assert_eq!(civil_from_days(days), expected, "day {days}");
             let (y, m, d) = expected;
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let len = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
             expected = if d < len[m as usize - 1] {
                 (y, m, d + 1)
             } else if m < 12 {

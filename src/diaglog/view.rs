@@ -122,7 +122,12 @@ fn attempts_table(attempts: &[AttemptRecord]) -> Vec<String> {
             a.result.to_string(),
         ]
     }));
-    let width = |col: usize| rows.iter().map(|r| r[col].chars().count()).max().unwrap_or(0);
+    let width = |col: usize| {
+        rows.iter()
+            .map(|r| r[col].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
     let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
     rows.iter()
         .map(|[key, fingerprint, source, method, result]| {
@@ -232,10 +237,11 @@ mod tests {
     #[test]
     fn render_shows_header_explanation_attempts_and_fixes() {
         let mut r = sample();
-        r.explanation = "Key pair 'new-key' (SHA256:newnewnew) was refused by i-0abc. The instance was \
+        r.explanation =
+            "Key pair 'new-key' (SHA256:newnewnew) was refused by i-0abc. The instance was \
             launched from ami-0123, which account 111111111111 made from an instance launched with \
             'old-key'; its authorized_keys still holds only that key."
-            .into();
+                .into();
         r.fixes = vec![
             "Keep using old-key: the proxy does so.".into(),
             "Import old-key's public key into this account with the original name:\n    aws ec2 import-key-pair --key-name old-key --public-key-material fileb://~/.ssh/old-key.pub --region us-east-1".into(),
@@ -257,7 +263,11 @@ mod tests {
 ";
         assert_eq!(render(&r), expected);
         // The header is one line however long; commands are kept whole to stay copyable.
-        for line in render(&r).lines().skip(1).filter(|l| !l.contains("aws ec2")) {
+        for line in render(&r)
+            .lines()
+            .skip(1)
+            .filter(|l| !l.contains("aws ec2"))
+        {
             assert!(line.chars().count() <= WIDTH, "{line}");
         }
     }
