@@ -33,7 +33,8 @@ pub struct Globals {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Directory for the proxy's own host key, its local CA key and pinned upstream host keys.
+    /// Directory for the proxy's own host key, its local CA key, pinned upstream host keys and
+    /// the diagnostic log.
     ///
     /// Default: $XDG_STATE_HOME/ec2-ssh-proxy, i.e. ~/.local/state/ec2-ssh-proxy.
     #[arg(long, global = true, value_name = "DIR")]
@@ -95,6 +96,40 @@ pub enum Command {
     ///     ec2-ssh-proxy ca >> ~/.ssh/known_hosts
     #[command(verbatim_doc_comment)]
     Ca,
+    /// Show the diagnostic log: for each connection, the keys tried, the one the instance
+    /// accepted, the verdict and what to do about it.
+    ///
+    /// Records are printed oldest first, so the newest is at the bottom. The log is the file
+    /// named by `diagnostic_log` in the config, by default diagnostics.jsonl in the state
+    /// directory; it is rotated to FILE.1 past 10 MiB, and both are read.
+    ///
+    /// Examples:
+    ///     ec2-ssh-proxy log --last 1               what happened on the last connection
+    ///     ec2-ssh-proxy log --host web-1 --last 5  the last five connections to web-1
+    ///     ec2-ssh-proxy log --verdict ami-baked-key --json | jq .instance_id
+    #[command(verbatim_doc_comment)]
+    Log {
+        /// Show only the newest N records (counted after --host and --verdict).
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// Only connections to HOST: the host as typed (ignoring case, as ssh does) or the
+        /// instance id it resolved to.
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Only records with this verdict code: ok, ami-baked-key, other-key-accepted,
+        /// wrong-user, no-accepted-key, private-key-missing, no-key-pair,
+        /// instance-not-running, unknown-host, unreachable, host-key-changed, aws-error.
+        #[arg(long, value_name = "VERDICT")]
+        verdict: Option<String>,
+        /// Print the records as stored, one JSON object per line (for jq or a bug report).
+        /// Notes such as "no diagnostic records yet" then go to stderr.
+        #[arg(long)]
+        json: bool,
+        /// After the records so far, keep printing new ones as connections are made, until
+        /// Ctrl-C. --host and --verdict apply; --last only limits the records so far.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Inspect the keys the proxy logs in upstream with.
     Keyring {
         #[command(subcommand)]

@@ -48,6 +48,9 @@ pub struct Config {
     /// `[[keys]]`: links from key files to AWS key pairs stated by the user, for keys no
     /// fingerprint can tie (e.g. a pair whose public key is not retrievable).
     pub keys: Vec<DeclaredLink>,
+    /// `diagnostic_log`, tilde-expanded; None = `diagnostics.jsonl` in the state directory,
+    /// which is only known once `--state-dir` is (see `diagnostic_log_path`).
+    pub diagnostic_log: Option<PathBuf>,
     /// The file this came from, so later errors can point at it; None = built-in defaults.
     pub source: Option<PathBuf>,
 }
@@ -171,6 +174,7 @@ impl Default for Config {
             accounts: Vec::new(),
             cache_ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
             keys: Vec::new(),
+            diagnostic_log: None,
             source: None,
         }
     }
@@ -195,6 +199,7 @@ struct RawConfig {
     cache_ttl: Option<Spanned<u64>>,
     #[serde(default)]
     keys: Vec<RawKeyLink>,
+    diagnostic_log: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +260,13 @@ impl Config {
     /// $XDG_CONFIG_HOME/ec2-ssh-proxy/config.toml, else ~/.config/ec2-ssh-proxy/config.toml.
     pub fn default_path() -> PathBuf {
         xdg_dir("XDG_CONFIG_HOME", "~/.config").join("ec2-ssh-proxy/config.toml")
+    }
+
+    /// Where diagnostic records go: `diagnostic_log`, else `diagnostics.jsonl` in `state_dir`.
+    pub fn diagnostic_log_path(&self, state_dir: &Path) -> PathBuf {
+        self.diagnostic_log
+            .clone()
+            .unwrap_or_else(|| state_dir.join("diagnostics.jsonl"))
     }
 
     /// First `[[hosts]]` entry whose pattern matches `host`, ignoring case as ssh_config does.
@@ -390,6 +402,15 @@ impl RawConfig {
         }
         if let Some(ttl) = self.cache_ttl {
             config.cache_ttl = Duration::from_secs(*ttl.get_ref());
+        }
+        if let Some(log) = self.diagnostic_log {
+            if log.get_ref().trim().is_empty() {
+                anyhow::bail!(
+                    "{file}: 'diagnostic_log' at line {}: expected a file path, e.g. \"~/ec2-ssh-proxy.jsonl\"",
+                    at(log.span())
+                );
+            }
+            config.diagnostic_log = Some(expand_tilde(log.get_ref()));
         }
         Ok(config)
     }
@@ -589,6 +610,7 @@ mod tests {
         assert_eq!(config.client_keys, defaults.client_keys);
         assert_eq!(config.keyring, defaults.keyring);
         assert_eq!(config.ca_patterns, defaults.ca_patterns);
+        assert_eq!(config.diagnostic_log, defaults.diagnostic_log);
         assert_eq!(config.hosts.len(), 2);
         assert_eq!(config.host_entry("web-staging").unwrap().dial.port, 2201);
     }
@@ -691,6 +713,26 @@ profile = "new-account"
     }
 
     #[test]
+    fn diagnostic_log_defaults_to_the_state_dir_and_is_tilde_expanded() {
+        let state = Path::new("/state");
+        let defaults = parse("").unwrap();
+        assert_eq!(defaults.diagnostic_log, None);
+        assert_eq!(
+            defaults.diagnostic_log_path(state),
+            Path::new("/state/diagnostics.jsonl")
+        );
+        let set = parse("diagnostic_log = \"~/logs/d.jsonl\"").unwrap();
+        assert_eq!(
+            set.diagnostic_log_path(state),
+            expand_tilde("~/logs/d.jsonl")
+        );
+        assert_eq!(
+            error("\ndiagnostic_log = \" \""),
+            "/x/config.toml: 'diagnostic_log' at line 2: expected a file path, e.g. \"~/ec2-ssh-proxy.jsonl\""
+        );
+    }
+
+    #[test]
     fn bad_inventory_values_name_the_key_and_the_choices() {
         assert_eq!(
             error("inventory = \"ec2\""),
@@ -715,7 +757,7 @@ profile = "new-account"
     fn unknown_key_names_file_line_and_expected_keys() {
         assert_eq!(
             error("listen = \"127.0.0.1:1\"\n\nlisen = \"x\"\n"),
-            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl, keys)"
+            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl, keys, diagnostic_log)"
         );
         assert_eq!(
             error("[[hosts]]\nmatch = \"a\"\ndial = \"a:1\"\nport = 22\n"),

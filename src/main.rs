@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ec2_ssh_proxy::inventory::cache::Cache;
 use ec2_ssh_proxy::keys::links;
-use ec2_ssh_proxy::{ca, cli, front, keyring, proxy, resolve, state};
+use ec2_ssh_proxy::{ca, cli, diaglog, front, keyring, proxy, resolve, state};
 
 use std::process::ExitCode;
 
@@ -63,6 +63,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 ca::authority_line(&config.ca_patterns, ca.public_key())
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log {
+            last,
+            host,
+            verdict,
+            json,
+            follow,
+        } => {
+            let config = cli.globals.load_config()?;
+            let path = config.diagnostic_log_path(&cli.globals.state_dir());
+            let options = diaglog::ShowOptions {
+                filter: diaglog::Filter {
+                    last: *last,
+                    host: host.clone(),
+                    verdict: verdict.clone(),
+                },
+                json: *json,
+                follow: *follow,
+            };
+            // Plain blocking file reads and sleeps: keep them off the async workers.
+            tokio::task::spawn_blocking(move || diaglog::show(&path, &options)).await??;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keyring {
