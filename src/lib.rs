@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client_keys;
 pub mod config;
 pub mod diaglog;
+pub mod diagnosis;
 pub mod front;
 pub mod inventory;
 pub mod keyring;

@@ -12,6 +12,7 @@ use crate::ca;
 use crate::cli::Globals;
 use crate::client_keys::ClientKeys;
 use crate::config::Config;
+use crate::diaglog::{DiagLog, DEFAULT_MAX_BYTES};
 use crate::inventory::cache::Cache;
 use crate::keyring::Keyring;
 use crate::pins::Pins;
@@ -44,6 +45,8 @@ pub struct Proxy {
     pub resolver: Resolver,
     /// The key that last worked per (host, user), tried first next time.
     pub winners: Winners,
+    /// Where each connection's diagnosis is recorded (`ec2-ssh-proxy log`).
+    pub diaglog: DiagLog,
 }
 
 /// Bulk-transfer settings for both hops (DESIGN.md, "Lessons from peers"): russh's defaults
@@ -102,6 +105,10 @@ impl Proxy {
         Ok(Arc::new(Proxy {
             resolver,
             winners: Winners::new(state.winners_path()),
+            diaglog: DiagLog::new(
+                config.diagnostic_log_path(&globals.state_dir()),
+                DEFAULT_MAX_BYTES,
+            ),
             host_key: state.host_key()?,
             ca: state.ca_key()?,
             pins: Pins::new(state.pins_path()),

@@ -180,7 +180,14 @@ impl server::Handler for OuterHandler {
                     tracing::info!(%peer, host = %target.host, dial = %target.dial, instance = ?target.instance, "relaying");
                     reply.accept().await;
                     let host = target.host.clone();
-                    if let Err(e) = run_inner(proxy, target, ChannelIo::new(channel)).await {
+                    if let Err(e) = run_inner(
+                        proxy,
+                        target,
+                        Some(peer.to_string()),
+                        ChannelIo::new(channel),
+                    )
+                    .await
+                    {
                         tracing::debug!(%host, "{e:#}");
                     }
                 }

@@ -16,13 +16,18 @@ use crate::target::Target;
 
 /// Runs the client-facing SSH server for one connection to `target` over `stream`,
 /// presenting a host certificate for the name the user typed.
-pub async fn run_inner<S>(proxy: Arc<Proxy>, target: Target, stream: S) -> Result<()>
+pub async fn run_inner<S>(
+    proxy: Arc<Proxy>,
+    target: Target,
+    client: Option<String>,
+    stream: S,
+) -> Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = proxy.server_config(std::slice::from_ref(&target.host))?;
     let host = target.host.clone();
-    let (handler, slot) = InnerHandler::new(proxy, target);
+    let (handler, slot) = InnerHandler::new(proxy, target, client);
     let session = russh::server::run_stream(config, stream, handler)
         .await
         .with_context(|| format!("SSH handshake with the client for {host} failed"))?;

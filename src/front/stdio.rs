@@ -28,7 +28,7 @@ pub async fn connect(proxy: Arc<Proxy>, host: &str, port: u16) -> Result<ExitCod
         }
     };
     let stream = tokio::io::join(stdin(), stdout());
-    run_inner(proxy, target, stream).await?;
+    run_inner(proxy, target, None, stream).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,7 +13,7 @@ use russh::server::{
 use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect, Pty, Sig};
 use tokio::task::JoinHandle;
 
-use crate::keyring::KeyEntry;
+use crate::diagnosis;
 use crate::proxy::{Mode, Proxy};
 use crate::relay::bridge::{self, SessionLink};
 use crate::relay::refusal::UpstreamError;
@@ -34,7 +34,10 @@ pub struct InnerHandler {
     pending: Option<JoinHandle<Result<Upstream, UpstreamError>>>,
     upstream: Option<Arc<Upstream>>,
     /// Why the upstream login failed: told to the client right after its own login.
-    refusal: Option<UpstreamError>,
+    refusal: Option<String>,
+    /// The client's address and local user, for the diagnostic log ("jump" peer, or None
+    /// for `connect`, where the client is this machine's user).
+    client: Option<String>,
     /// One line for the terminal of the first pty session, after a login that needed a
     /// different key than expected.
     notice: Option<String>,
@@ -42,7 +45,11 @@ pub struct InnerHandler {
 }
 
 impl InnerHandler {
-    pub fn new(proxy: Arc<Proxy>, target: Target) -> (InnerHandler, Arc<OnceLock<server::Handle>>) {
+    pub fn new(
+        proxy: Arc<Proxy>,
+        target: Target,
+        client: Option<String>,
+    ) -> (InnerHandler, Arc<OnceLock<server::Handle>>) {
         let inner = Arc::new(OnceLock::new());
         let pending = tokio::spawn(upstream::connect(
             proxy.clone(),
@@ -57,6 +64,7 @@ impl InnerHandler {
             upstream: None,
             refusal: None,
             notice: None,
+            client,
             sessions: HashMap::new(),
         };
         (handler, inner)
@@ -68,36 +76,44 @@ impl InnerHandler {
         self.proxy.mode == Mode::Connect || self.proxy.client_keys.contains(key)
     }
 
-    async fn log_in_upstream(
-        &mut self,
-        user: &str,
-        offered: &PublicKey,
-    ) -> Result<Upstream, UpstreamError> {
-        let pending = self
-            .pending
-            .take()
-            .ok_or_else(|| UpstreamError::Handshake {
+    /// Logs in upstream through the diagnosis (expected key, then what the host really
+    /// accepts) and keeps what the client must be told.
+    async fn log_in_upstream(&mut self, user: &str, offered: &PublicKey) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let first = pending.await.unwrap_or_else(|e| {
+            Err(UpstreamError::Handshake {
                 host: self.target.host.clone(),
                 addr: self.target.dial.to_string(),
-                error: "the upstream connection was already used".into(),
-            })?;
-        let mut upstream = pending.await.map_err(|e| UpstreamError::Handshake {
-            host: self.target.host.clone(),
-            addr: self.target.dial.to_string(),
-            error: e.to_string(),
-        })??;
-        let candidates = candidates(&self.proxy.keyring.keys, offered);
-        match upstream::login(&mut upstream, user, &candidates).await {
-            Ok(key) => {
-                tracing::info!(host = %self.target.host, user, key = %key.fingerprint(), source = %key.label(), "logged in upstream");
-                Ok(upstream)
+                error: e.to_string(),
+            })
+        });
+        let login = diagnosis::log_in(
+            &self.proxy,
+            &self.target,
+            &self.inner,
+            user,
+            Some(offered),
+            first,
+        )
+        .await;
+        diagnosis::record(
+            &self.proxy,
+            &login,
+            self.proxy.mode.into(),
+            self.client.as_deref(),
+        );
+        if diagnosis::needs_notice(&login) {
+            self.notice = login.explanation.notice.clone();
+        }
+        match login.upstream {
+            Some(upstream) => self.upstream = Some(Arc::new(upstream)),
+            None => {
+                let text = diagnosis::refusal_text(&login);
+                tracing::info!("{text}");
+                self.refusal = Some(text);
             }
-            Err(attempts) => Err(UpstreamError::LoginRefused {
-                host: self.target.host.clone(),
-                user: user.to_string(),
-                attempts,
-                keyring_size: candidates.len(),
-            }),
         }
     }
 
@@ -129,17 +145,6 @@ impl InnerHandler {
     }
 }
 
-/// The order keys are tried upstream: the key the user offered first when the keyring can
-/// sign with it (the user's own intent), then the rest of the keyring as configured.
-pub fn candidates(keyring: &[KeyEntry], offered: &PublicKey) -> Vec<KeyEntry> {
-    let (mut first, rest): (Vec<KeyEntry>, Vec<KeyEntry>) = keyring
-        .iter()
-        .cloned()
-        .partition(|k| k.public.key_data() == offered.key_data());
-    first.extend(rest);
-    first
-}
-
 impl server::Handler for InnerHandler {
     type Error = russh::Error;
 
@@ -164,13 +169,7 @@ impl server::Handler for InnerHandler {
             return Ok(Auth::reject());
         }
         if self.upstream.is_none() && self.refusal.is_none() {
-            match self.log_in_upstream(user, key.public_key).await {
-                Ok(upstream) => self.upstream = Some(Arc::new(upstream)),
-                Err(refusal) => {
-                    tracing::info!("{refusal}");
-                    self.refusal = Some(refusal);
-                }
-            }
+            self.log_in_upstream(user, key.public_key).await;
         }
         // A refused upstream login is reported right after this one succeeds: SSH has no
         // other way to show the client a reason (a banner is only sent before the user is
@@ -180,11 +179,7 @@ impl server::Handler for InnerHandler {
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
         if let Some(refusal) = &self.refusal {
-            session.disconnect(
-                Disconnect::NoMoreAuthMethodsAvailable,
-                &refusal.to_string(),
-                "en",
-            )?;
+            session.disconnect(Disconnect::NoMoreAuthMethodsAvailable, refusal, "en")?;
         }
         Ok(())
     }

@@ -613,9 +613,25 @@ pub struct WorldBuilder {
     sshd_ip: Option<String>,
     /// Environment for every proxy process (serve, and connect through ssh).
     env: Vec<(String, String)>,
+    /// Extra private keys for the proxy's keyring: (file name, source path).
+    keyring: Vec<(String, PathBuf)>,
+    /// Replaces the sshd's authorized keys (default: the keyring's upstream key only).
+    authorized: Option<Vec<String>>,
 }
 
 impl WorldBuilder {
+    /// Copies a private key into the proxy's keyring under `name` (e.g. `old-key.pem`).
+    pub fn keyring_key(mut self, name: &str, private: &Path) -> Self {
+        self.keyring.push((name.to_string(), private.to_path_buf()));
+        self
+    }
+
+    /// The sshd accepts exactly these public key lines (the "instance's" authorized_keys).
+    pub fn authorized(mut self, lines: &[String]) -> Self {
+        self.authorized = Some(lines.to_vec());
+        self
+    }
+
     /// Adds a `[[hosts]]` entry (match, dial). `web-1` -> the sshd is always there.
     pub fn host(mut self, name: &str, dial: &str) -> Self {
         self.extra_hosts.push((name.to_string(), dial.to_string()));
@@ -662,10 +678,16 @@ impl WorldBuilder {
         let stranger_key = t.join("stranger_key");
         keygen(&stranger_key, "test-stranger");
 
-        let sshd = Sshd::start_on(
-            self.sshd_ip.as_deref().unwrap_or("127.0.0.1"),
-            &[upstream_pub],
-        );
+        for (name, source) in &self.keyring {
+            let dest = keyring.join(name);
+            fs::copy(source, &dest).unwrap();
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let authorized = self
+            .authorized
+            .clone()
+            .unwrap_or_else(|| vec![upstream_pub]);
+        let sshd = Sshd::start_on(self.sshd_ip.as_deref().unwrap_or("127.0.0.1"), &authorized);
 
         let state_dir = t.join("state");
         fs::create_dir(&state_dir).unwrap();
@@ -756,6 +778,8 @@ impl World {
             extra_toml: String::new(),
             sshd_ip: None,
             env: Vec::new(),
+            keyring: Vec::new(),
+            authorized: None,
         }
     }
 

@@ -1,0 +1,143 @@
+//! The seed's story end to end: an instance in account 222222222222 launched with key pair
+//! `new-key` from an AMI that account 111111111111 made from an instance launched with
+//! `old-key`; the instance (a real sshd on its loopback address) still holds only old-key.
+//! The user connects as usual; the proxy's expected key is refused, it finds old-key
+//! through the AMI's lineage, logs in with it, and says so.
+#[macro_use]
+mod common;
+
+use common::moto::{Moto, Scenario, OLD_ACCOUNT, OLD_PROFILE};
+use common::*;
+use serde_json::Value;
+
+struct Seed {
+    w: World,
+    id: String,
+    old_fp: String,
+    new_fp: String,
+    _scenario: Scenario,
+    _moto: Moto,
+    _dir: tempfile::TempDir,
+}
+
+fn seed() -> Seed {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old-key"), dir.path().join("new-key"));
+    let old_pub = keygen(&old, "old-key");
+    let new_pub = keygen(&new, "new-key");
+    let moto = Moto::start();
+    let scenario = moto.scenario(&old_pub, &new_pub);
+    let w = World::builder()
+        .sshd_on(&scenario.web("private_ip"))
+        .authorized(&[old_pub])
+        .keyring_key("old-key.pem", &old)
+        .keyring_key("new-key.pem", &new)
+        .config(&format!(
+            "inventory = \"aws\"\nregions = [\"{}\"]\naddress = \"private\"\n[accounts.\"{OLD_ACCOUNT}\"]\nprofile = \"{OLD_PROFILE}\"",
+            scenario.region()
+        ))
+        .env(&scenario.aws_env(dir.path(), &moto.endpoint))
+        .start();
+    Seed {
+        id: scenario.instance("web-1"),
+        old_fp: fingerprint(&old),
+        new_fp: fingerprint(&new),
+        w,
+        _scenario: scenario,
+        _moto: moto,
+        _dir: dir,
+    }
+}
+
+/// The diagnostic records written so far, oldest first.
+fn records(w: &World) -> Vec<Value> {
+    let text = std::fs::read_to_string(w.path("state/diagnostics.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn exec_runs_with_the_original_key_and_stays_byte_clean(mode: Mode) {
+    let s = seed();
+    let port = s.w.sshd.port.to_string();
+    let out =
+        s.w.ssh(mode)
+            .args(["-p", &port, &s.w.dest_for(&s.id), "echo hello; id -un"])
+            .timeout(60)
+            .run();
+    out.assert_success();
+    // Nothing added to a non-interactive session's output.
+    assert_eq!(
+        out.stdout,
+        format!("hello\n{}\n", s.w.user).into_bytes(),
+        "{}",
+        out.report()
+    );
+    let records = records(&s.w);
+    let last = records
+        .last()
+        .unwrap_or_else(|| panic!("no diagnostic record{}", s.w.diagnostics()));
+    assert_eq!(last["verdict"], "ami-baked-key", "{last:#}");
+    let attempts = last["attempts"].to_string();
+    assert!(
+        attempts.contains(&s.new_fp),
+        "new-key's refusal not recorded: {last:#}"
+    );
+    assert!(
+        attempts.contains(&s.old_fp),
+        "old-key's acceptance not recorded: {last:#}"
+    );
+    assert_eq!(last["instance_id"], s.id.as_str(), "{last:#}");
+}
+both_modes!(exec_runs_with_the_original_key_and_stays_byte_clean);
+
+fn an_interactive_session_is_told_before_the_shell(mode: Mode) {
+    let s = seed();
+    let port = s.w.sshd.port.to_string();
+    let out =
+        s.w.ssh(mode)
+            .args(["-tt", "-p", &port, &s.w.dest_for(&s.id), "echo in-shell"])
+            .timeout(60)
+            .run();
+    out.assert_success();
+    let text = out.stdout_text();
+    let notice = text.find("ec2-ssh-proxy: key pair 'new-key' was refused by");
+    let shell = text.find("in-shell");
+    assert!(
+        notice.is_some() && shell.is_some() && notice < shell,
+        "{}",
+        out.report()
+    );
+    assert!(
+        text.contains("ec2-ssh-proxy log --last 1"),
+        "{}",
+        out.report()
+    );
+}
+both_modes!(an_interactive_session_is_told_before_the_shell);
+
+/// The second connection tries the key that worked first: one attempt, no probe.
+#[test]
+fn the_next_connection_uses_the_remembered_key() {
+    let s = seed();
+    let port = s.w.sshd.port.to_string();
+    for _ in 0..2 {
+        s.w.ssh(Mode::Jump)
+            .args(["-p", &port, &s.w.dest_for(&s.id), "true"])
+            .timeout(60)
+            .run()
+            .assert_success();
+    }
+    let records = records(&s.w);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let second = &records[1];
+    assert_eq!(
+        second["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "{second:#}"
+    );
+    assert!(
+        second["attempts"].to_string().contains(&s.old_fp),
+        "{second:#}"
+    );
+}
