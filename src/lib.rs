@@ -6,6 +6,7 @@ pub mod ca;
 pub mod cli;
 pub mod client_keys;
 pub mod config;
+pub mod demo;
 pub mod front;
 pub mod inventory;
 pub mod keyring;
