@@ -130,6 +130,19 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Play the whole refused-key story on this machine in a few seconds; start here.
+    ///
+    /// An AMI made in account 111111111111 (key pair 'old-key') is shared with account
+    /// 222222222222, which launches an instance from it with key pair 'new-key'. The
+    /// instance still accepts only 'old-key', so `ssh -i new-key.pem` is refused.
+    ///
+    /// The demo runs the real proxy over a temporary keyring, a file inventory describing
+    /// that story, and a throwaway SSH server on 127.0.0.1 playing the instance; then an
+    /// SSH client logs in through the proxy with 'new-key' and runs a command. It prints the
+    /// scenario, which keys were refused and accepted, the proxy's explanation, and the
+    /// command's output. No AWS account, no sshd, nothing outside 127.0.0.1; the temporary
+    /// files are removed afterwards. Exit status: 0 when the command ran, 1 otherwise.
+    Demo,
     /// Inspect the keys the proxy logs in upstream with.
     Keyring {
         #[command(subcommand)]

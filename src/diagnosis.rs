@@ -196,13 +196,7 @@ impl Run<'_> {
             }
         }
 
-        let accounts: Vec<String> = self
-            .proxy
-            .config
-            .accounts
-            .iter()
-            .map(|a| a.id.clone())
-            .collect();
+        let accounts = self.proxy.resolver.accounts();
         let (pairs, lineage, problems) = match &self.target.ec2 {
             Some(instance) => self.proxy.resolver.evidence(instance, &accounts).await,
             None => (Vec::new(), None, Vec::new()),
@@ -338,7 +332,10 @@ pub fn refusal_text(login: &Login) -> String {
     }
     const LIMIT: usize = 400;
     const TAIL: &str = " ... Details: ec2-ssh-proxy log --last 1";
-    let text = format!("ec2-ssh-proxy: {}", login.explanation.summary);
+    let text = format!(
+        "ec2-ssh-proxy: Permission denied (publickey) for {}@{}. {}",
+        login.evidence.user, login.evidence.host, login.explanation.summary
+    );
     if text.len() <= LIMIT {
         return text;
     }

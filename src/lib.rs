@@ -7,6 +7,7 @@ pub mod ca;
 pub mod cli;
 pub mod client_keys;
 pub mod config;
+pub mod demo;
 pub mod diaglog;
 pub mod diagnosis;
 pub mod front;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ec2_ssh_proxy::inventory::cache::Cache;
 use ec2_ssh_proxy::keys::links;
-use ec2_ssh_proxy::{ca, cli, diaglog, front, keyring, proxy, resolve, state};
+use ec2_ssh_proxy::{ca, cli, demo, diaglog, front, keyring, proxy, resolve, state};
 
 use std::process::ExitCode;
 
@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let proxy = proxy::Proxy::load(&cli.globals, proxy::Mode::Connect, *refresh).await?;
             front::stdio::connect(proxy, host, *port).await
         }
+        Command::Demo => demo::run().await,
         Command::Ca => {
             let globals = &cli.globals;
             let config = globals.load_config()?;

@@ -1,6 +1,7 @@
 //! Everything one proxy process holds for all its connections: config, keys, keyring,
 //! pins, and the SSH settings of each hop.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,8 +69,21 @@ impl Proxy {
             Some(path) => tracing::debug!(config = %path.display(), "loaded the config"),
             None => tracing::debug!("no config file: built-in defaults"),
         }
-        let state = StateDir::open(&globals.state_dir())?;
-        let keyring = Keyring::load(&config.keyring, true).await;
+        Proxy::from_parts(config, &globals.state_dir(), mode, refresh, true).await
+    }
+
+    /// The proxy for an already-loaded config and a state directory, without CLI globals:
+    /// `demo` builds one over a temporary directory. `use_agent`: also take the identities
+    /// of $SSH_AUTH_SOCK (the demo does not, so the user's agent cannot change its story).
+    pub async fn from_parts(
+        config: Config,
+        state_dir: &Path,
+        mode: Mode,
+        refresh: bool,
+        use_agent: bool,
+    ) -> Result<Arc<Proxy>> {
+        let state = StateDir::open(state_dir)?;
+        let keyring = Keyring::load(&config.keyring, use_agent).await;
         for skipped in &keyring.skipped {
             tracing::debug!(path = %skipped.path.display(), reason = %skipped.reason, "keyring: skipped");
         }
@@ -105,10 +119,7 @@ impl Proxy {
         Ok(Arc::new(Proxy {
             resolver,
             winners: Winners::new(state.winners_path()),
-            diaglog: DiagLog::new(
-                config.diagnostic_log_path(&globals.state_dir()),
-                DEFAULT_MAX_BYTES,
-            ),
+            diaglog: DiagLog::new(config.diagnostic_log_path(state_dir), DEFAULT_MAX_BYTES),
             host_key: state.host_key()?,
             ca: state.ca_key()?,
             pins: Pins::new(state.pins_path()),

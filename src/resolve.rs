@@ -101,6 +101,18 @@ impl Resolver {
         }
     }
 
+    /// The accounts the inventory can look into, the default chain's first: where the AMI
+    /// lineage may be followed.
+    pub fn accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = Vec::new();
+        for scope in &self.scopes {
+            if !accounts.contains(&scope.account) {
+                accounts.push(scope.account.clone());
+            }
+        }
+        accounts
+    }
+
     /// Every key pair (with its public key) in every searched account and region, and a
     /// line per lookup that failed.
     pub async fn key_pairs(&self) -> (Vec<KeyPair>, Vec<String>) {

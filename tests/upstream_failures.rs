@@ -86,8 +86,10 @@ both_modes!(
     upstream_dropping_mid_session_ends_client,
 );
 
-/// No keyring key is accepted (the login user does not exist upstream): the client gets
-/// exit 255 and the proxy's reason, naming the user, the host and the key it tried.
+/// No keyring key is accepted for the login user (it does not exist upstream) but the
+/// expected key works for the AMI's default user: the client gets exit 255 and the proxy's
+/// reason (verdict wrong-user), naming the user, the host, the key it tried and the user
+/// that would work; the proxy never logs in as that other user.
 fn upstream_login_refusal_is_explained(mode: Mode) {
     let w = World::start();
     let out = w
@@ -99,10 +101,14 @@ fn upstream_login_refusal_is_explained(mode: Mode) {
         .timeout(30)
         .run();
     out.assert_code(255)
-        .assert_stderr_contains(
-            "ec2-ssh-proxy: Permission denied (publickey) at web-1 for user 'nosuchuser'",
-        )
+        .assert_stderr_contains("ec2-ssh-proxy: Permission denied (publickey) for nosuchuser@web-1")
+        .assert_stderr_contains("accepted for user 'ec2-user'")
         .assert_stderr_contains(&fingerprint(&w.upstream_key));
+    assert!(
+        !w.sshd.log().contains("Accepted publickey for ec2-user"),
+        "{}",
+        w.sshd.log()
+    );
     assert!(
         !out.stdout_text().contains("SHOULD-NOT-RUN"),
         "{}",

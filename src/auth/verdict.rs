@@ -189,11 +189,14 @@ impl Evidence {
         self.with_outcome(|o| *o == Outcome::Refused)
     }
 
+    /// Each key once: a key accepted by query and then by signature is one acceptance.
     fn with_outcome(&self, wanted: impl Fn(&Outcome) -> bool) -> impl Iterator<Item = &Candidate> {
+        let mut seen = std::collections::HashSet::new();
         self.probes
             .iter()
             .filter(move |p| wanted(&p.outcome))
             .map(|p| &p.candidate)
+            .filter(move |c| seen.insert(c.fingerprint.clone()))
     }
 
     /// Classified by key pair rather than by plan position: a cached winner keeps its

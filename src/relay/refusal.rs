@@ -1,17 +1,7 @@
-//! Why the proxy could not reach or log in to a host, in words the user reads on their
+//! Why the proxy could not reach a host or finish the handshake, in words the user reads on their
 //! terminal (sent as the SSH disconnect message, which OpenSSH prints).
 
 use std::fmt;
-
-/// One upstream login attempt with a keyring key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub fingerprint: String,
-    /// The key file, or "agent".
-    pub label: String,
-    /// A transport or signing error; None for a plain refusal.
-    pub error: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamError {
@@ -37,12 +27,6 @@ pub enum UpstreamError {
         presented: String,
         file: String,
     },
-    LoginRefused {
-        host: String,
-        user: String,
-        attempts: Vec<Attempt>,
-        keyring_size: usize,
-    },
 }
 
 impl fmt::Display for UpstreamError {
@@ -64,84 +48,13 @@ impl fmt::Display for UpstreamError {
                 f,
                 "ec2-ssh-proxy: the host key of {host} has changed: pinned {pinned}, now presented {presented}. Someone could be intercepting the connection. If the host was really rebuilt, delete the line for '{pin_id}' from {file} and connect again."
             ),
-            UpstreamError::LoginRefused { host, user, attempts, keyring_size } => {
-                write!(f, "ec2-ssh-proxy: Permission denied (publickey) at {host} for user '{user}': ")?;
-                if attempts.is_empty() {
-                    return write!(
-                        f,
-                        "the keyring holds no usable key ({keyring_size} keys); see `ec2-ssh-proxy keyring list`."
-                    );
-                }
-                let tried: Vec<String> = attempts
-                    .iter()
-                    .map(|a| match &a.error {
-                        None => format!("{} ({})", a.fingerprint, a.label),
-                        Some(e) => format!("{} ({}: {e})", a.fingerprint, a.label),
-                    })
-                    .collect();
-                write!(f, "the host refused {}: {}.", plural(attempts.len(), "key"), tried.join(", "))?;
-                if attempts.len() < *keyring_size {
-                    write!(
-                        f,
-                        " {} more not tried: sshd allows only a few attempts per connection.",
-                        plural(keyring_size - attempts.len(), "key")
-                    )?;
-                }
-                Ok(())
-            }
         }
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn login_refusal_names_user_host_and_every_key_tried() {
-        let e = UpstreamError::LoginRefused {
-            host: "web-1".into(),
-            user: "ec2-user".into(),
-            attempts: vec![
-                Attempt {
-                    fingerprint: "SHA256:aaa".into(),
-                    label: "/k/new.pem".into(),
-                    error: None,
-                },
-                Attempt {
-                    fingerprint: "SHA256:bbb".into(),
-                    label: "agent".into(),
-                    error: Some("agent refused".into()),
-                },
-            ],
-            keyring_size: 3,
-        };
-        assert_eq!(
-            e.to_string(),
-            "ec2-ssh-proxy: Permission denied (publickey) at web-1 for user 'ec2-user': the host refused 2 keys: SHA256:aaa (/k/new.pem), SHA256:bbb (agent: agent refused). 1 key more not tried: sshd allows only a few attempts per connection."
-        );
-    }
-
-    #[test]
-    fn empty_keyring_says_where_to_look() {
-        let e = UpstreamError::LoginRefused {
-            host: "h".into(),
-            user: "u".into(),
-            attempts: vec![],
-            keyring_size: 0,
-        };
-        assert!(e
-            .to_string()
-            .ends_with("no usable key (0 keys); see `ec2-ssh-proxy keyring list`."));
-    }
 
     #[test]
     fn host_key_change_gives_both_fingerprints_and_the_file() {

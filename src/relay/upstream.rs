@@ -15,13 +15,11 @@ use crate::keyring::KeyEntry;
 use crate::pins::{self, PinCheck};
 use crate::proxy::{Proxy, CHANNEL_BUFFER, MAX_PACKET, WINDOW};
 use crate::relay::bridge;
-use crate::relay::refusal::{Attempt, UpstreamError};
+use crate::relay::refusal::UpstreamError;
 use crate::target::Target;
 
 /// As OpenSSH's ConnectTimeout: a host that does not answer fails instead of hanging.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// OpenSSH's sshd disconnects on the 6th failure (MaxAuthTries 6): stop at 5.
-const MAX_REFUSALS: usize = 5;
 
 pub type Upstream = client::Handle<UpstreamHandler>;
 
@@ -236,34 +234,4 @@ pub async fn sign_in(
     let accepted = matches!(result, Ok(russh::client::AuthResult::Success));
     tracing::debug!(user, key = %key.fingerprint(), source = %key.label(), accepted, "upstream login attempt");
     result.map(|_| accepted)
-}
-
-/// Logs in as `user` with the candidates in order, stopping before sshd's MaxAuthTries.
-/// Returns the key that was accepted, or every attempt made.
-pub async fn login(
-    upstream: &mut Upstream,
-    user: &str,
-    candidates: &[KeyEntry],
-) -> Result<KeyEntry, Vec<Attempt>> {
-    let hash = rsa_hash(upstream).await;
-    let mut attempts = Vec::new();
-    for key in candidates {
-        if attempts.len() >= MAX_REFUSALS {
-            break;
-        }
-        let result = sign_in(upstream, user, key, hash).await;
-        let accepted = result == Ok(true);
-        attempts.push(Attempt {
-            fingerprint: key.fingerprint(),
-            label: key.label(),
-            error: result.err(),
-        });
-        if accepted {
-            return Ok(key.clone());
-        }
-        if upstream.is_closed() {
-            break;
-        }
-    }
-    Err(attempts)
 }
