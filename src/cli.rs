@@ -96,6 +96,30 @@ pub enum Command {
     ///     ec2-ssh-proxy ca >> ~/.ssh/known_hosts
     #[command(verbatim_doc_comment)]
     Ca,
+    /// Find out why a login fails (or which key works) without opening a session.
+    ///
+    /// Runs the same plan as a real connection: resolves the host (EC2 or [[hosts]]),
+    /// tries the expected key, and when the host refuses it asks the host which of the
+    /// known keys (keyring, EC2 key pairs, the AMI's lineage) it accepts. Prints the
+    /// verdict, the explanation and the fixes, and records it in the diagnostic log.
+    ///
+    /// Exit status: 0 when a key the proxy can use is accepted, 1 when not, 2 on usage
+    /// errors.
+    ///
+    /// Examples:
+    ///     ec2-ssh-proxy diagnose ec2-user@i-0123456789abcdef0
+    ///     ec2-ssh-proxy diagnose admin@10.0.0.5 -p 2222 --json
+    #[command(verbatim_doc_comment)]
+    Diagnose {
+        /// [USER@]HOST as you would give it to ssh; USER defaults to your login name.
+        destination: String,
+        /// Port on the host.
+        #[arg(short, long, default_value_t = 22)]
+        port: u16,
+        /// Print the diagnostic record as one JSON object instead of the explanation.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the diagnostic log: for each connection, the keys tried, the one the instance
     /// accepted, the verdict and what to do about it.
     ///

@@ -354,7 +354,12 @@ pub fn needs_notice(login: &Login) -> bool {
 
 /// Appends the connection's record to the diagnostic log: what was tried, the verdict and
 /// how to fix it for good. Fingerprints and names only; never key material.
-pub fn record(proxy: &Proxy, login: &Login, mode: diaglog::Mode, client: Option<&str>) {
+pub fn record(
+    proxy: &Proxy,
+    login: &Login,
+    mode: diaglog::Mode,
+    client: Option<&str>,
+) -> diaglog::Record {
     let evidence = &login.evidence;
     let instance = evidence.instance.as_ref();
     let attempts = evidence
@@ -426,4 +431,5 @@ pub fn record(proxy: &Proxy, login: &Login, mode: diaglog::Mode, client: Option<
     if let Err(e) = proxy.diaglog.append(&record) {
         tracing::warn!("cannot write the diagnostic log: {e:#}");
     }
+    record
 }

@@ -9,6 +9,7 @@ pub mod client_keys;
 pub mod config;
 pub mod demo;
 pub mod diaglog;
+pub mod diagnose;
 pub mod diagnosis;
 pub mod front;
 pub mod inventory;

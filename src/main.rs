@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ec2_ssh_proxy::inventory::cache::Cache;
 use ec2_ssh_proxy::keys::links;
-use ec2_ssh_proxy::{ca, cli, demo, diaglog, front, keyring, proxy, resolve, state};
+use ec2_ssh_proxy::{ca, cli, demo, diaglog, diagnose, front, keyring, proxy, resolve, state};
 
 use std::process::ExitCode;
 
@@ -55,6 +55,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             front::stdio::connect(proxy, host, *port).await
         }
         Command::Demo => demo::run().await,
+        Command::Diagnose {
+            destination,
+            port,
+            json,
+        } => diagnose::run(&cli.globals, destination, *port, *json).await,
         Command::Ca => {
             let globals = &cli.globals;
             let config = globals.load_config()?;

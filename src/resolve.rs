@@ -44,7 +44,9 @@ impl Resolver {
                 Err(e) => {
                     // No region or profile: the proxy still serves [[hosts]] and dials
                     // names as typed; refusals say why EC2 was not asked.
-                    tracing::warn!("EC2 inventory unavailable: {e:#}");
+                    // Debug, not warn: `inventory = "aws"` is the default, and a user
+                    // without AWS set up would see this on every `connect`.
+                    tracing::debug!("EC2 inventory unavailable: {e:#}");
                     unavailable = Some(format!("{e:#}"));
                     (None, Vec::new())
                 }

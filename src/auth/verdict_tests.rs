@@ -42,8 +42,14 @@ fn without_a_launch_pair_the_offered_key_is_the_expected_one() {
     e.lineage = None;
     e.offered = Some(plan(&s)[2].fingerprint.clone());
     assert_eq!(decide(&e), Verdict::Ok);
+    // Nothing refused: the first key tried simply worked.
     e.offered = None;
-    assert_eq!(decide(&e), Verdict::OtherKeyAccepted);
+    assert_eq!(decide(&e), Verdict::Ok);
+    // A key was refused before another one worked: that is worth saying.
+    let mut refused_first = seed_evidence(&s, &[Refused, NotAsked, Accepted]);
+    refused_first.instance = None;
+    refused_first.lineage = None;
+    assert_eq!(decide(&refused_first), Verdict::OtherKeyAccepted);
 }
 
 #[test]
