@@ -6,13 +6,12 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
 
-use crate::auth::{self, Verdict};
+use crate::auth;
 use crate::cli::Globals;
 use crate::diaglog;
 use crate::diagnosis::{self, Login};
 use crate::proxy::{Mode, Proxy};
 use crate::relay::upstream;
-use crate::target::Refusal;
 
 /// Splits `[USER@]HOST`; the user defaults to the local login name, as ssh does.
 pub fn split_destination(destination: &str) -> (String, String) {
@@ -39,19 +38,19 @@ pub async fn run(globals: &Globals, destination: &str, port: u16, json: bool) ->
     {
         Ok(target) => target,
         Err(refusal) => {
-            let verdict = match refusal {
-                Refusal::NotRunning { .. } => Verdict::InstanceNotRunning,
-                Refusal::UnknownHost { .. } => Verdict::UnknownHost,
-                Refusal::NoAddress { .. } => Verdict::Unreachable,
-                Refusal::LookupFailed { .. } => Verdict::AwsError,
-            };
+            let record = diagnosis::record_refusal(
+                &proxy,
+                &host,
+                &user,
+                &refusal,
+                diaglog::Mode::Diagnose,
+                None,
+            );
+            let verdict = diagnosis::verdict_of(&refusal);
             if json {
-                let line = serde_json::json!({
-                    "host": host, "login_user": user, "verdict": verdict.code(), "explanation": refusal.to_string(),
-                });
-                println!("{line}");
+                println!("{}", serde_json::to_string(&record)?);
             } else {
-                println!("verdict: {}\n{refusal}", verdict.code());
+                println!("{user}@{host}: verdict {}\n\n{refusal}", verdict.code());
             }
             return Ok(ExitCode::from(auth::exit_code(verdict)));
         }

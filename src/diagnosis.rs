@@ -21,7 +21,7 @@ use crate::relay::probe::{ask, Answer};
 use crate::relay::prober::{probe_in_order, REFUSALS_PER_CONNECTION};
 use crate::relay::refusal::UpstreamError;
 use crate::relay::upstream::{self, Upstream};
-use crate::target::Target;
+use crate::target::{Refusal, Target};
 
 /// Fresh connections the probing may open beyond the first: with five questions each,
 /// enough for a keyring of a dozen keys plus EC2's public keys, and still a few seconds.
@@ -402,9 +402,7 @@ pub fn record(
         session_id: diaglog::new_session_id(),
         mode,
         client_addr: client.map(str::to_string),
-        local_user: std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_default(),
+        local_user: local_user(),
         login_user: evidence.user.clone(),
         host: evidence.host.clone(),
         instance_id: instance.map(|i| i.id.clone()),
@@ -432,4 +430,60 @@ pub fn record(
         tracing::warn!("cannot write the diagnostic log: {e:#}");
     }
     record
+}
+
+/// The verdict for a destination refused before any SSH conversation.
+pub fn verdict_of(refusal: &Refusal) -> Verdict {
+    match refusal {
+        Refusal::NotRunning { .. } => Verdict::InstanceNotRunning,
+        Refusal::UnknownHost { .. } => Verdict::UnknownHost,
+        Refusal::NoAddress { .. } => Verdict::Unreachable,
+        Refusal::LookupFailed { .. } => Verdict::AwsError,
+    }
+}
+
+/// Records a destination refused before any SSH conversation (stopped instance, unknown
+/// host, failed lookup), so `ec2-ssh-proxy log` shows those connections too.
+pub fn record_refusal(
+    proxy: &Proxy,
+    host: &str,
+    user: &str,
+    refusal: &Refusal,
+    mode: diaglog::Mode,
+    client: Option<&str>,
+) -> diaglog::Record {
+    let record = diaglog::Record {
+        time: diaglog::now_rfc3339(),
+        session_id: diaglog::new_session_id(),
+        mode,
+        client_addr: client.map(str::to_string),
+        local_user: local_user(),
+        login_user: user.to_string(),
+        host: host.to_string(),
+        instance_id: None,
+        image_id: None,
+        account: None,
+        region: None,
+        launch_key_pair: None,
+        lineage: serde_json::Value::Null,
+        attempts: Vec::new(),
+        verdict: verdict_of(refusal).code().to_string(),
+        explanation: refusal
+            .to_string()
+            .trim_start_matches("ec2-ssh-proxy: ")
+            .to_string(),
+        fixes: Vec::new(),
+        duration_ms: 0,
+        extra: serde_json::Map::new(),
+    };
+    if let Err(e) = proxy.diaglog.append(&record) {
+        tracing::warn!("cannot write the diagnostic log: {e:#}");
+    }
+    record
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default()
 }

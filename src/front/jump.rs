@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
 
+use crate::diaglog;
+use crate::diagnosis;
 use crate::front::channel_io::ChannelIo;
 use crate::front::run_inner;
 use crate::proxy::Proxy;
@@ -68,6 +70,7 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
         let handler = OuterHandler {
             proxy: proxy.clone(),
             peer,
+            user: String::new(),
         };
         tokio::spawn(async move {
             let _permit = permit;
@@ -103,6 +106,8 @@ fn jump_principals(local: SocketAddr) -> Vec<String> {
 struct OuterHandler {
     proxy: Arc<Proxy>,
     peer: SocketAddr,
+    /// The user the client authenticated as on the jump hop (for the diagnostic log).
+    user: String,
 }
 
 impl OuterHandler {
@@ -139,6 +144,7 @@ impl server::Handler for OuterHandler {
             return Ok(Auth::reject());
         }
         tracing::info!(peer = %self.peer, user, key = %key.public_key.fingerprint(HashAlg::Sha256), "client authenticated");
+        self.user = user.to_string();
         Ok(Auth::Accept)
     }
 
@@ -169,6 +175,7 @@ impl server::Handler for OuterHandler {
     ) -> Result<(), Self::Error> {
         let port = u16::try_from(port_to_connect).unwrap_or(0);
         let (proxy, peer, host) = (self.proxy.clone(), self.peer, host_to_connect.to_string());
+        let user = self.user.clone();
         // Resolving may ask the EC2 API: do it off this session's event loop.
         tokio::spawn(async move {
             match proxy
@@ -193,6 +200,15 @@ impl server::Handler for OuterHandler {
                 }
                 Err(refusal) => {
                     tracing::warn!(%peer, "{refusal}");
+                    // The jump hop's user: the inner login has not happened yet.
+                    diagnosis::record_refusal(
+                        &proxy,
+                        &host,
+                        &user,
+                        &refusal,
+                        diaglog::Mode::Jump,
+                        Some(&peer.to_string()),
+                    );
                     reply
                         .reject(ChannelOpenFailure::Other {
                             code: ADMINISTRATIVELY_PROHIBITED,

@@ -11,6 +11,8 @@ use anyhow::Result;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::unix::pipe;
 
+use crate::diaglog;
+use crate::diagnosis;
 use crate::front::run_inner;
 use crate::proxy::Proxy;
 
@@ -23,6 +25,8 @@ pub async fn connect(proxy: Arc<Proxy>, host: &str, port: u16) -> Result<ExitCod
     {
         Ok(target) => target,
         Err(refusal) => {
+            // The login user is not known yet (ssh has not spoken); the record says so.
+            diagnosis::record_refusal(&proxy, host, "", &refusal, diaglog::Mode::Connect, None);
             eprintln!("{refusal}");
             return Ok(ExitCode::from(255));
         }
