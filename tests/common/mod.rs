@@ -489,6 +489,8 @@ impl Proxy {
         env: &[(String, String)],
     ) -> Proxy {
         let mut child = Command::new(proxy_bin())
+            // Hermetic: the proxy sees an agent only when a test hands it one.
+            .env_remove("SSH_AUTH_SOCK")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(&config)
