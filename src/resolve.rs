@@ -74,6 +74,7 @@ impl Resolver {
         if config.host_entry(host).is_some() {
             return target::resolve(config, host, port, allow_unknown);
         }
+        let mut lookup_error = None;
         if self.inventory.is_some() {
             match self.lookup(host).await {
                 Ok(Some(instance)) => {
@@ -86,9 +87,14 @@ impl Resolver {
                         error,
                     })
                 }
-                Err(error) => tracing::warn!(
-                    "cannot look up {host} in the inventory ({error}); dialling it as typed"
-                ),
+                Err(error) => {
+                    // Info, not warn: in `connect` mode stderr is the user's terminal; the
+                    // diagnosis records it (verdict aws-error or a note in the explanation).
+                    tracing::info!(
+                        "cannot look up {host} in the inventory ({error}); dialling it as typed"
+                    );
+                    lookup_error = Some(error);
+                }
             }
         }
         match (
@@ -98,6 +104,10 @@ impl Resolver {
             (Err(Refusal::UnknownHost { .. }), Some(why)) => Err(Refusal::LookupFailed {
                 host: host.to_string(),
                 error: why.clone(),
+            }),
+            (Ok(target), _) => Ok(Target {
+                lookup_error,
+                ..target
             }),
             (result, _) => result,
         }

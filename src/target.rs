@@ -16,6 +16,8 @@ pub struct Target {
     pub instance: Option<String>,
     /// What the inventory knows of the instance, when it was resolved through it.
     pub ec2: Option<Instance>,
+    /// Why the inventory could not be asked, when the host is dialled as typed anyway.
+    pub lookup_error: Option<String>,
 }
 
 /// Why a destination is not served.
@@ -80,6 +82,7 @@ pub fn resolve(
             pin_id,
             instance: entry.instance.clone(),
             ec2: None,
+            lookup_error: None,
         });
     }
     if allow_unknown {
@@ -92,6 +95,7 @@ pub fn resolve(
             pin_id: pin_name(host, port),
             instance: None,
             ec2: None,
+            lookup_error: None,
         });
     }
     Err(Refusal::UnknownHost {
@@ -131,6 +135,7 @@ pub fn from_instance(
         pin_id: instance.id.clone(),
         instance: Some(instance.id.clone()),
         ec2: Some(instance),
+        lookup_error: None,
     })
 }
 

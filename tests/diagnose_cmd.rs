@@ -3,76 +3,9 @@
 #[macro_use]
 mod common;
 
-use std::process::Command;
-
-use common::moto::{Moto, Scenario, OLD_ACCOUNT, OLD_PROFILE};
+use common::seed::{proxy_cmd, records, seed};
 use common::*;
 use serde_json::Value;
-
-struct Seed {
-    w: World,
-    id: String,
-    old_fp: String,
-    new_fp: String,
-    _scenario: Scenario,
-    _moto: Moto,
-    _dir: tempfile::TempDir,
-}
-
-/// As in tests/seed_scenario.rs: web-1 launched with new-key, its sshd holds only old-key.
-fn seed() -> Seed {
-    let dir = tempfile::tempdir().unwrap();
-    let (old, new) = (dir.path().join("old-key"), dir.path().join("new-key"));
-    let old_pub = keygen(&old, "old-key");
-    let new_pub = keygen(&new, "new-key");
-    let moto = Moto::start();
-    let scenario = moto.scenario(&old_pub, &new_pub);
-    let w = World::builder()
-        .sshd_on(&scenario.web("private_ip"))
-        .authorized(&[old_pub])
-        .keyring_key("old-key.pem", &old)
-        .keyring_key("new-key.pem", &new)
-        .config(&format!(
-            "inventory = \"aws\"\nregions = [\"{}\"]\naddress = \"private\"\n[accounts.\"{OLD_ACCOUNT}\"]\nprofile = \"{OLD_PROFILE}\"",
-            scenario.region()
-        ))
-        .env(&scenario.aws_env(dir.path(), &moto.endpoint))
-        .start();
-    Seed {
-        id: scenario.instance("web-1"),
-        old_fp: fingerprint(&old),
-        new_fp: fingerprint(&new),
-        w,
-        _scenario: scenario,
-        _moto: moto,
-        _dir: dir,
-    }
-}
-
-/// `ec2-ssh-proxy --config C --state-dir S ARGS...` with the world's environment (AWS).
-fn proxy_cmd(w: &World, args: &[&str]) -> Output {
-    let mut c = Command::new(proxy_bin());
-    c.envs(w.env.iter().map(|(k, v)| (k, v)))
-        .args(w.proxy.base_args())
-        .args(args);
-    Cmd::from_command(
-        c,
-        format!(
-            "{}\u{0}{}",
-            w.proxy.log_path.display(),
-            w.sshd.log_path.display()
-        ),
-    )
-    .timeout(30)
-    .run()
-}
-
-fn records(w: &World) -> Vec<Value> {
-    let text = std::fs::read_to_string(w.path("state/diagnostics.jsonl")).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad record {l:?}: {e}")))
-        .collect()
-}
 
 #[test]
 fn diagnose_explains_the_seed_and_opens_no_session() {

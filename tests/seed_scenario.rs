@@ -6,56 +6,8 @@
 #[macro_use]
 mod common;
 
-use common::moto::{Moto, Scenario, OLD_ACCOUNT, OLD_PROFILE};
+use common::seed::{records, seed};
 use common::*;
-use serde_json::Value;
-
-struct Seed {
-    w: World,
-    id: String,
-    old_fp: String,
-    new_fp: String,
-    _scenario: Scenario,
-    _moto: Moto,
-    _dir: tempfile::TempDir,
-}
-
-fn seed() -> Seed {
-    let dir = tempfile::tempdir().unwrap();
-    let (old, new) = (dir.path().join("old-key"), dir.path().join("new-key"));
-    let old_pub = keygen(&old, "old-key");
-    let new_pub = keygen(&new, "new-key");
-    let moto = Moto::start();
-    let scenario = moto.scenario(&old_pub, &new_pub);
-    let w = World::builder()
-        .sshd_on(&scenario.web("private_ip"))
-        .authorized(&[old_pub])
-        .keyring_key("old-key.pem", &old)
-        .keyring_key("new-key.pem", &new)
-        .config(&format!(
-            "inventory = \"aws\"\nregions = [\"{}\"]\naddress = \"private\"\n[accounts.\"{OLD_ACCOUNT}\"]\nprofile = \"{OLD_PROFILE}\"",
-            scenario.region()
-        ))
-        .env(&scenario.aws_env(dir.path(), &moto.endpoint))
-        .start();
-    Seed {
-        id: scenario.instance("web-1"),
-        old_fp: fingerprint(&old),
-        new_fp: fingerprint(&new),
-        w,
-        _scenario: scenario,
-        _moto: moto,
-        _dir: dir,
-    }
-}
-
-/// The diagnostic records written so far, oldest first.
-fn records(w: &World) -> Vec<Value> {
-    let text = std::fs::read_to_string(w.path("state/diagnostics.jsonl")).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn exec_runs_with_the_original_key_and_stays_byte_clean(mode: Mode) {
     let s = seed();
@@ -131,6 +83,8 @@ fn the_next_connection_uses_the_remembered_key() {
     let records = records(&s.w);
     assert_eq!(records.len(), 2, "{records:#?}");
     let second = &records[1];
+    // What made old-key the winner came along: the same verdict, with no EC2 call.
+    assert_eq!(second["verdict"], "ami-baked-key", "{second:#}");
     assert_eq!(
         second["attempts"].as_array().map(Vec::len),
         Some(1),

@@ -6,91 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::moto::{Moto, Scenario, OLD_ACCOUNT, OLD_PROFILE};
+use common::seed::{last_record, proxy_cmd, seed_world};
 use common::*;
 use serde_json::Value;
-
-/// The diagnostic records written so far, oldest first.
-fn records(w: &World) -> Vec<Value> {
-    let text = std::fs::read_to_string(w.path("state/diagnostics.jsonl")).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad record {l:?}: {e}")))
-        .collect()
-}
-
-fn last_record(w: &World) -> Value {
-    records(w)
-        .pop()
-        .unwrap_or_else(|| panic!("no diagnostic record{}", w.diagnostics()))
-}
-
-/// `ec2-ssh-proxy --config C --state-dir S ARGS...` with the world's environment (AWS).
-fn proxy_cmd(w: &World, args: &[&str]) -> Output {
-    let mut c = Command::new(proxy_bin());
-    c.envs(w.env.iter().map(|(k, v)| (k, v)))
-        .args(w.proxy.base_args())
-        .args(args);
-    Cmd::from_command(
-        c,
-        format!(
-            "{}\u{0}{}",
-            w.proxy.log_path.display(),
-            w.sshd.log_path.display()
-        ),
-    )
-    .timeout(30)
-    .run()
-}
-
-/// The seed's EC2 world (see tests/seed_scenario.rs) with a chosen keyring and
-/// authorized_keys: `keyring` names which of old-key/new-key the proxy holds, `authorized`
-/// which the sshd accepts.
-struct Ec2World {
-    w: World,
-    scenario: Scenario,
-    old_fp: String,
-    _moto: Moto,
-    _dir: tempfile::TempDir,
-}
-
-fn ec2_world(keyring: &[&str], authorized: &[&str]) -> Ec2World {
-    let dir = tempfile::tempdir().unwrap();
-    let (old, new) = (dir.path().join("old-key"), dir.path().join("new-key"));
-    let old_pub = keygen(&old, "old-key");
-    let new_pub = keygen(&new, "new-key");
-    let moto = Moto::start();
-    let scenario = moto.scenario(&old_pub, &new_pub);
-    let pick = |name: &str| {
-        if name == "old-key" {
-            old_pub.clone()
-        } else {
-            new_pub.clone()
-        }
-    };
-    let mut b = World::builder()
-        .sshd_on(&scenario.web("private_ip"))
-        .authorized(&authorized.iter().map(|n| pick(n)).collect::<Vec<_>>());
-    for name in keyring {
-        let path = if *name == "old-key" { &old } else { &new };
-        b = b.keyring_key(&format!("{name}.pem"), path);
-    }
-    let w = b
-        .config(&format!(
-            "inventory = \"aws\"\nregions = [\"{}\"]\naddress = \"private\"\n[accounts.\"{OLD_ACCOUNT}\"]\nprofile = \"{OLD_PROFILE}\"",
-            scenario.region()
-        ))
-        .env(&scenario.aws_env(dir.path(), &moto.endpoint))
-        .start();
-    Ec2World {
-        w,
-        scenario,
-        old_fp: fingerprint(&old),
-        _moto: moto,
-        _dir: dir,
-    }
-}
 
 fn attempts_of(record: &Value) -> Vec<Value> {
     record["attempts"].as_array().cloned().unwrap_or_default()
@@ -194,7 +113,7 @@ both_modes!(no_accepted_key_is_explained_to_the_client);
 // ---------------------------------------------------------------------------------------------
 
 fn private_key_missing(mode: Mode) {
-    let e = ec2_world(&["new-key"], &["old-key"]);
+    let e = seed_world(&["new-key"], &["old-key"]);
     let w = &e.w;
     let id = e.scenario.instance("web-1");
     let out = w
@@ -226,7 +145,7 @@ both_modes!(private_key_missing);
 // ---------------------------------------------------------------------------------------------
 
 fn instance_not_running(mode: Mode) {
-    let e = ec2_world(&["old-key", "new-key"], &["old-key"]);
+    let e = seed_world(&["old-key", "new-key"], &["old-key"]);
     let w = &e.w;
     let id = e.scenario.instance("stopped-1");
     let port = w.sshd.port.to_string();

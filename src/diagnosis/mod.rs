@@ -21,6 +21,7 @@ use crate::relay::prober::{probe_in_order, REFUSALS_PER_CONNECTION};
 use crate::relay::refusal::UpstreamError;
 use crate::relay::upstream::{self, Upstream};
 use crate::target::Target;
+use crate::winners::Winner;
 
 /// Fresh connections the probing may open beyond the first: with five questions each,
 /// enough for a keyring of a dozen keys plus EC2's public keys, and still a few seconds.
@@ -63,6 +64,7 @@ pub async fn log_in(
             host: target.host.clone(),
             user: user.to_string(),
             instance: target.ec2.clone(),
+            instance_error: target.lookup_error.clone(),
             offered: offered.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
             ..Evidence::default()
         },
@@ -152,9 +154,13 @@ impl Run<'_> {
         });
         if signed {
             self.evidence.logged_in_with = Some(candidate.clone());
+            let winner = Winner {
+                candidate: candidate.clone(),
+                lineage: self.evidence.lineage.clone(),
+            };
             self.proxy
                 .winners
-                .remember(&self.target.pin_id, self.user, &candidate.fingerprint);
+                .remember(&self.target.pin_id, self.user, &winner);
             Signed::In(upstream)
         } else if upstream.is_closed() {
             Signed::Lost
@@ -174,28 +180,29 @@ impl Run<'_> {
         let keys = &self.proxy.keyring.keys;
         let mut upstream = upstream;
         let mut refused = 0;
-        let cached = self.proxy.winners.get(&self.target.pin_id, self.user);
-        if let Some(fingerprint) = cached.as_deref() {
-            let quick = attempt_plan(&PlanInput {
-                keys,
-                offered,
-                cached_winner: Some(fingerprint),
-                ..PlanInput::default()
-            });
-            if let Some(winner) = quick
-                .into_iter()
-                .find(|c| c.source == CandidateSource::CachedWinner)
-            {
-                match self.sign(upstream, &winner, hash).await {
-                    Signed::In(up) => return Some(up),
-                    Signed::Refused(up) => {
-                        // It stopped working: forget it and run the whole plan.
-                        self.proxy.winners.forget(&self.target.pin_id, self.user);
-                        upstream = up;
-                        refused = 1;
-                    }
-                    Signed::Lost => return None,
+        let cached = self
+            .proxy
+            .winners
+            .get(&self.target.pin_id, self.user)
+            .filter(|w| self.key_of(&w.candidate).is_some());
+        if let Some(winner) = &cached {
+            // What made it the winner comes along, so the verdict is the same as last
+            // time without asking EC2 again.
+            let candidate = Candidate {
+                source: CandidateSource::CachedWinner,
+                ..winner.candidate.clone()
+            };
+            self.evidence.lineage = winner.lineage.clone();
+            match self.sign(upstream, &candidate, hash).await {
+                Signed::In(up) => return Some(up),
+                Signed::Refused(up) => {
+                    // It stopped working: forget it and run the whole plan.
+                    self.proxy.winners.forget(&self.target.pin_id, self.user);
+                    self.evidence.lineage = None;
+                    upstream = up;
+                    refused = 1;
                 }
+                Signed::Lost => return None,
             }
         }
 
@@ -205,7 +212,9 @@ impl Run<'_> {
             None => (Vec::new(), None, Vec::new()),
         };
         if !problems.is_empty() {
-            self.evidence.instance_error = Some(problems.join("; "));
+            let mut all: Vec<String> = self.evidence.instance_error.take().into_iter().collect();
+            all.extend(problems);
+            self.evidence.instance_error = Some(all.join("; "));
         }
         if let Some(instance) = &self.target.ec2 {
             self.evidence.key_pairs_in_account = pairs
@@ -226,8 +235,8 @@ impl Run<'_> {
             cached_winner: None,
         });
         // The refused winner was asked already.
-        if let Some(fingerprint) = cached.as_deref() {
-            plan.retain(|c| c.fingerprint != fingerprint || refused == 0);
+        if let Some(winner) = &cached {
+            plan.retain(|c| c.fingerprint != winner.candidate.fingerprint);
         }
 
         // Sign with the first candidate: the expected key. Its refusal is the "server

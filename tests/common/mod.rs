@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod seed;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
