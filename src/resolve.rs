@@ -71,8 +71,17 @@ impl Resolver {
         port: u16,
         allow_unknown: bool,
     ) -> Result<Target, Refusal> {
-        if config.host_entry(host).is_some() {
-            return target::resolve(config, host, port, allow_unknown);
+        if let Some(entry) = config.host_entry(host) {
+            let mut target = target::resolve(config, host, port, allow_unknown)?;
+            // An entry that names its instance still dials its own address, but the
+            // diagnosis gets the instance (launch key pair, AMI) when the inventory has it.
+            if let (Some(id), Some(_)) = (&entry.instance, &self.inventory) {
+                match self.lookup(id).await {
+                    Ok(found) => target.ec2 = found,
+                    Err(error) => target.lookup_error = Some(error),
+                }
+            }
+            return Ok(target);
         }
         let mut lookup_error = None;
         if self.inventory.is_some() {
@@ -237,7 +246,8 @@ mod tests {
 
     fn config(inventory: &Path) -> Config {
         let text = format!(
-            "inventory = \"file:{}\"\naddress = \"private\"\n[[hosts]]\nmatch = \"tunnel\"\ndial = \"127.0.0.1:2201\"\n",
+            "inventory = \"file:{}\"\naddress = \"private\"\n[[hosts]]\nmatch = \"tunnel\"\ndial = \"127.0.0.1:2201\"\n\
+             [[hosts]]\nmatch = \"via-vpn\"\ndial = \"127.0.0.1:2202\"\ninstance = \"i-0bbbbbbbbbbbbbbb2\"\n",
             inventory.display()
         );
         Config::parse(&text, Path::new("test.toml")).unwrap()
@@ -267,6 +277,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tunnel.dial.to_string(), "127.0.0.1:2201");
+        assert_eq!(tunnel.ec2, None);
+        // A [[hosts]] entry naming its instance dials its own address, with the instance known.
+        let vpn = resolver
+            .resolve(&config, "via-vpn", 22, false)
+            .await
+            .unwrap();
+        assert_eq!(vpn.dial.to_string(), "127.0.0.1:2202");
+        assert_eq!(vpn.pin_id, "i-0bbbbbbbbbbbbbbb2");
+        assert_eq!(
+            vpn.ec2.map(|i| i.id),
+            Some("i-0bbbbbbbbbbbbbbb2".to_string())
+        );
         let unknown = resolver
             .resolve(&config, "nowhere", 22, false)
             .await

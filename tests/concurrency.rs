@@ -37,6 +37,11 @@ fn twenty_concurrent_sessions(mode: Mode) {
             out.report()
         );
     }
+    // Every connection left one whole record in the diagnostic log, though in ProxyCommand
+    // mode twenty separate processes appended to it at once.
+    let records = common::seed::records(&w);
+    assert_eq!(records.len(), 20, "{records:#?}");
+    assert!(records.iter().all(|r| r["verdict"] == "ok"), "{records:#?}");
 }
 
 both_modes!(twenty_concurrent_sessions);
