@@ -318,8 +318,14 @@ impl Ec2Inventory {
     }
 
     fn endpoint_name(&self, region: &str) -> String {
-        match &self.endpoint {
-            EndpointChoice::Url(url) => url.clone(),
+        let from_env = ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|value| !value.is_empty());
+        match (&self.endpoint, from_env) {
+            (EndpointChoice::Url(url), _) => url.clone(),
+            // The SDK took the endpoint from the environment: name that one, not AWS's.
+            (EndpointChoice::Sdk, Some(url)) => url,
             _ => format!("ec2.{region}.amazonaws.com"),
         }
     }
