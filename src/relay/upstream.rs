@@ -218,19 +218,25 @@ pub async fn sign_in(
     key: &KeyEntry,
     rsa_hash: Option<russh::keys::HashAlg>,
 ) -> Result<bool, String> {
-    let result = match &key.private {
-        Some(private) => upstream
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(private.clone(), rsa_hash))
-            .await
-            .map_err(|e| e.to_string()),
-        None => match AgentClient::connect_env().await {
-            Ok(mut agent) => upstream
-                .authenticate_publickey_with(user, key.public.clone(), rsa_hash, &mut agent)
+    let attempt = async {
+        match &key.private {
+            Some(private) => upstream
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(private.clone(), rsa_hash))
                 .await
                 .map_err(|e| e.to_string()),
-            Err(_) => Err("ssh-agent is not reachable ($SSH_AUTH_SOCK)".to_string()),
-        },
+            None => match AgentClient::connect_env().await {
+                Ok(mut agent) => upstream
+                    .authenticate_publickey_with(user, key.public.clone(), rsa_hash, &mut agent)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err("ssh-agent is not reachable ($SSH_AUTH_SOCK)".to_string()),
+            },
+        }
     };
+    // A host that stops answering mid-login must not hold the client forever.
+    let result = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())));
     let accepted = matches!(result, Ok(russh::client::AuthResult::Success));
     tracing::debug!(user, key = %key.fingerprint(), source = %key.label(), accepted, "upstream login attempt");
     result.map(|_| accepted)
