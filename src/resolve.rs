@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::config::{Config, InventorySource};
-use crate::inventory::aws::{AccountProfile, Ec2Inventory, Ec2Settings};
+use crate::inventory::aws::{AccountProfile, Ec2Inventory, Ec2Settings, DEFAULT_ACCOUNT};
 use crate::inventory::cache::Cache;
 use crate::inventory::file::FileInventory;
 use crate::inventory::lineage::{self, Lineage};
@@ -17,6 +17,9 @@ use crate::target::{self, Refusal, Target};
 pub struct Resolver {
     /// None when the config says `inventory = "none"`, or the EC2 API cannot be set up.
     inventory: Option<Arc<dyn Inventory>>,
+    /// The EC2 backend itself, when that is the inventory: it learns the default
+    /// credentials' account id, which key pairs from that scope are then filed under.
+    ec2: Option<Arc<Ec2Inventory>>,
     /// Why there is no inventory although one was asked for (told with refusals).
     unavailable: Option<String>,
     /// Accounts and regions searched, in order.
@@ -28,6 +31,7 @@ pub struct Resolver {
 impl Resolver {
     pub async fn new(config: &Config, cache: Cache) -> Result<Resolver> {
         let mut unavailable = None;
+        let mut ec2 = None;
         let (inventory, scopes): (Option<Arc<dyn Inventory>>, Vec<Scope>) = match &config.inventory
         {
             InventorySource::None => (None, Vec::new()),
@@ -37,9 +41,13 @@ impl Resolver {
                 (Some(Arc::new(file)), scopes)
             }
             InventorySource::Aws => match Ec2Inventory::new(ec2_settings(config)).await {
-                Ok(ec2) => {
-                    let scopes = ec2.scopes();
-                    (Some(Arc::new(ec2)), scopes)
+                Ok(backend) => {
+                    let backend = Arc::new(backend);
+                    ec2 = Some(backend.clone());
+                    (
+                        Some(backend as Arc<dyn Inventory>),
+                        ec2.as_ref().map(|e| e.scopes()).unwrap_or_default(),
+                    )
                 }
                 Err(e) => {
                     // No region or profile: the proxy still serves [[hosts]] and dials
@@ -53,6 +61,7 @@ impl Resolver {
             },
         };
         Ok(Resolver {
+            ec2,
             inventory,
             unavailable,
             scopes,
@@ -144,6 +153,15 @@ impl Resolver {
                 match inventory.key_pairs(scope).await {
                     Ok(found) => pairs.extend(found),
                     Err(e) => problems.push(e.to_string()),
+                }
+            }
+        }
+        // Pairs of the default credentials' account are filed under a placeholder until
+        // its id is known; with the real id they match the instance's launch key pair.
+        if let Some(ec2) = &self.ec2 {
+            if let Some(id) = ec2.default_account().await {
+                for pair in pairs.iter_mut().filter(|p| p.account == DEFAULT_ACCOUNT) {
+                    pair.account = id.clone();
                 }
             }
         }

@@ -95,3 +95,41 @@ fn the_next_connection_uses_the_remembered_key() {
         "{second:#}"
     );
 }
+
+/// The remembered key stops working (the instance now holds only new-key): it is dropped,
+/// the plan runs again, the launch key pair's key logs in, and the verdict is ok.
+#[test]
+fn a_remembered_key_that_stops_working_is_dropped() {
+    let s = seed();
+    let port = s.w.sshd.port.to_string();
+    let connect = || {
+        s.w.ssh(Mode::ProxyCommand)
+            .args(["-p", &port, &s.w.dest_for(&s.id), "echo ok"])
+            .timeout(60)
+            .run()
+    };
+    connect().assert_success();
+    let new_pub = std::fs::read_to_string(pub_path(&s.w.path("keyring/new-key.pem")))
+        .unwrap_or_else(|_| {
+            let out = std::process::Command::new("ssh-keygen")
+                .arg("-y")
+                .arg("-f")
+                .arg(s.w.path("keyring/new-key.pem"))
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        });
+    std::fs::write(&s.w.sshd.authorized_keys, new_pub).unwrap();
+    connect().assert_success().assert_stdout("ok\n");
+    let last = records(&s.w).pop().unwrap();
+    assert_eq!(last["verdict"], "ok", "{last:#}");
+    let attempts = last["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["source"], "cached-winner", "{last:#}");
+    assert_eq!(attempts[0]["result"], "refused", "{last:#}");
+    assert!(
+        attempts
+            .iter()
+            .any(|a| a["fingerprint"] == s.new_fp.as_str() && a["result"] == "accepted"),
+        "{last:#}"
+    );
+}
