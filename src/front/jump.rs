@@ -55,6 +55,11 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
         };
+        // run_stream leaves the socket as it is: without TCP_NODELAY, Nagle and delayed ACKs
+        // stall every handshake round trip.
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+        }
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "too many connections ({MAX_CONNECTIONS}); refusing");
             continue;

@@ -170,6 +170,10 @@ pub async fn connect(
         }
         Ok(Ok(stream)) => stream,
     };
+    // connect_stream leaves the socket as it is; Nagle would delay each small packet.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
     let key_problem = Arc::new(Mutex::new(None));
     let handler = UpstreamHandler {
         proxy,
