@@ -65,8 +65,8 @@ pub enum Command {
     /// Run the jump-host daemon: `ssh -J localhost:2222 USER@HOST`.
     ///
     /// Clients authenticate with a key listed in `client_keys`. Only destinations the proxy
-    /// knows (a [[hosts]] entry) are relayed; anything else is refused, so the proxy is never
-    /// an open relay.
+    /// knows (an EC2 instance the inventory finds, or a [[hosts]] entry) are relayed;
+    /// anything else is refused, so the proxy is never an open relay.
     Serve {
         /// Address to listen on (default: `listen` from the config, 127.0.0.1:2222).
         /// A non-loopback address exposes the proxy to the network and is logged as a warning.
