@@ -87,14 +87,7 @@ async fn forward_up(
     let mut owed: u32 = 0;
     while let Some((msg, _)) = from.recv().await {
         let size = data_len(&msg) as u32;
-        let sent = match msg {
-            ChannelMsg::Data { data } => to.data_bytes(data).await,
-            ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
-            ChannelMsg::Eof => to.eof().await,
-            ChannelMsg::Close => break,
-            _ => Ok(()),
-        };
-        if sent.is_err() {
+        if !matches!(pass_bytes(msg, to).await, Passed::Sent | Passed::Other(_)) {
             break;
         }
         // Grant in batches: a window adjust per packet would double the packet count. The
@@ -110,18 +103,41 @@ async fn forward_up(
 /// Upstream to client for plain byte channels.
 async fn forward_bytes(mut from: ReadAhead, to: &ChannelWriteHalf<server::Msg>) {
     while let Some((msg, _permit)) = from.recv().await {
-        let sent = match msg {
-            ChannelMsg::Data { data } => to.data_bytes(data).await,
-            ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
-            ChannelMsg::Eof => to.eof().await,
-            ChannelMsg::Close => break,
-            _ => Ok(()),
-        };
-        if sent.is_err() {
+        if !matches!(pass_bytes(msg, to).await, Passed::Sent | Passed::Other(_)) {
             break;
         }
     }
     let _ = to.close().await;
+}
+
+/// What became of one message handed to `pass_bytes`.
+enum Passed {
+    Sent,
+    /// The sender closed the channel.
+    Closed,
+    /// The receiving side is gone.
+    Failed,
+    /// Not data, stderr or EOF: the caller's to handle (exit status, replies, ...).
+    Other(ChannelMsg),
+}
+
+/// Passes the byte-stream part of a channel (data, stderr, EOF) on to `to`; the part
+/// every direction of every relayed channel shares.
+async fn pass_bytes<S>(msg: ChannelMsg, to: &ChannelWriteHalf<S>) -> Passed
+where
+    S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static,
+{
+    let sent = match msg {
+        ChannelMsg::Data { data } => to.data_bytes(data).await,
+        ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
+        ChannelMsg::Eof => to.eof().await,
+        ChannelMsg::Close => return Passed::Closed,
+        other => return Passed::Other(other),
+    };
+    match sent {
+        Ok(()) => Passed::Sent,
+        Err(_) => Passed::Failed,
+    }
 }
 
 /// The two halves of a relayed session channel that the session handler keeps: where to
@@ -168,10 +184,16 @@ async fn forward_session_down(
     let id: ChannelId = to.id();
     let mut closed = false;
     while let Some((msg, _permit)) = from.recv().await {
+        let msg = match pass_bytes(msg, to).await {
+            Passed::Sent => continue,
+            Passed::Failed => break,
+            Passed::Closed => {
+                closed = true;
+                break;
+            }
+            Passed::Other(msg) => msg,
+        };
         let sent = match msg {
-            ChannelMsg::Data { data } => to.data_bytes(data).await,
-            ChannelMsg::ExtendedData { data, ext } => to.extended_data_bytes(ext, data).await,
-            ChannelMsg::Eof => to.eof().await,
             ChannelMsg::ExitStatus { exit_status } => to.exit_status(exit_status).await,
             ChannelMsg::ExitSignal {
                 signal_name,
@@ -193,10 +215,6 @@ async fn forward_session_down(
             ChannelMsg::Failure => {
                 let _ = replies.send(false);
                 Ok(())
-            }
-            ChannelMsg::Close => {
-                closed = true;
-                break;
             }
             _ => Ok(()),
         };
