@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::moto::{Moto, Scenario, NEW_ACCOUNT, NEW_PROFILE, OLD_ACCOUNT, OLD_PROFILE};
 use ec2_ssh_proxy::inventory::aws::{AccountProfile, Ec2Inventory, Ec2Settings, DEFAULT_ACCOUNT};
-use ec2_ssh_proxy::inventory::lineage::{self, Evidence};
+use ec2_ssh_proxy::inventory::lineage::{self, Evidence, Lineage};
 use ec2_ssh_proxy::inventory::{
-    host, reachable_state, InstanceState, Inventory, InventoryError, KeyType, Scope,
+    host, reachable_state, Instance, InstanceState, Inventory, InventoryError, KeyType, Scope,
 };
 
 /// Gates the tests that re-run this binary with a different environment (see
@@ -74,6 +74,24 @@ impl World {
     fn scope(&self, account: &str) -> Scope {
         Scope::new(account, self.scenario.region())
     }
+
+    /// The scenario's instance `name`, looked up by id in `account`.
+    async fn instance_named(
+        &self,
+        inventory: &Ec2Inventory,
+        account: &str,
+        name: &str,
+    ) -> Instance {
+        inventory
+            .instance(&self.scope(account), &self.scenario.instance(name))
+            .await
+            .unwrap()
+    }
+}
+
+/// The instance's AMI lineage, walked through every configured account.
+async fn lineage_of(inventory: &Ec2Inventory, instance: &Instance) -> Lineage {
+    lineage::walk(inventory, instance, &inventory.configured_accounts()).await
 }
 
 fn rsa_keygen(path: &Path) -> String {
@@ -211,17 +229,13 @@ async fn unknown_hosts_are_empty_answers_not_errors() {
 async fn shared_ami_lineage_goes_through_the_owner_profile_to_old_key() {
     let world = World::start();
     let inventory = world.inventory(true).await;
-    let web = inventory
-        .instance(
-            &world.scope(DEFAULT_ACCOUNT),
-            &world.scenario.instance("web-1"),
-        )
-        .await
-        .unwrap();
+    let web = world
+        .instance_named(&inventory, DEFAULT_ACCOUNT, "web-1")
+        .await;
     assert_eq!(web.key_name.as_deref(), Some("new-key"));
 
     let before = inventory.api_calls();
-    let lineage = lineage::walk(&inventory, &web, &inventory.configured_accounts()).await;
+    let lineage = lineage_of(&inventory, &web).await;
     // DescribeImages from 222 (not visible in moto), from 111; the source instance; key pairs.
     assert_eq!(inventory.api_calls() - before, 4, "{lineage:#?}");
     assert!(lineage.gaps.is_empty(), "{:?}", lineage.gaps);
@@ -279,14 +293,10 @@ async fn shared_ami_lineage_goes_through_the_owner_profile_to_old_key() {
 async fn without_the_owner_profile_the_gap_says_what_to_configure() {
     let world = World::start();
     let inventory = world.inventory(false).await;
-    let web = inventory
-        .instance(
-            &world.scope(DEFAULT_ACCOUNT),
-            &world.scenario.instance("web-1"),
-        )
-        .await
-        .unwrap();
-    let lineage = lineage::walk(&inventory, &web, &inventory.configured_accounts()).await;
+    let web = world
+        .instance_named(&inventory, DEFAULT_ACCOUNT, "web-1")
+        .await;
+    let lineage = lineage_of(&inventory, &web).await;
     assert!(lineage.hops.is_empty());
     assert!(lineage.source_key_pair.is_none());
     let golden = world.scenario.image("golden");
@@ -302,12 +312,9 @@ async fn without_the_owner_profile_the_gap_says_what_to_configure() {
 async fn same_account_golden_image() {
     let world = World::start();
     let inventory = world.inventory(true).await;
-    let app = inventory
-        .instance(&world.scope(OLD_ACCOUNT), &world.scenario.instance("app-1"))
-        .await
-        .unwrap();
+    let app = world.instance_named(&inventory, OLD_ACCOUNT, "app-1").await;
     assert_eq!(app.key_name.as_deref(), Some("deploy-key"));
-    let lineage = lineage::walk(&inventory, &app, &inventory.configured_accounts()).await;
+    let lineage = lineage_of(&inventory, &app).await;
     assert!(lineage.gaps.is_empty(), "{:?}", lineage.gaps);
     assert_eq!(lineage.hops.len(), 1);
     assert_eq!(lineage.hops[0].image.id, world.scenario.image("golden"));
@@ -323,14 +330,10 @@ async fn same_account_golden_image() {
 async fn copy_chain_is_followed_back_through_copy_descriptions() {
     let world = World::start();
     let inventory = world.inventory(true).await;
-    let copied = inventory
-        .instance(
-            &world.scope(OLD_ACCOUNT),
-            &world.scenario.instance("copied-1"),
-        )
-        .await
-        .unwrap();
-    let lineage = lineage::walk(&inventory, &copied, &inventory.configured_accounts()).await;
+    let copied = world
+        .instance_named(&inventory, OLD_ACCOUNT, "copied-1")
+        .await;
+    let lineage = lineage_of(&inventory, &copied).await;
     assert!(lineage.gaps.is_empty(), "{:?}", lineage.gaps);
     let ids: Vec<&str> = lineage.hops.iter().map(|h| h.image.id.as_str()).collect();
     let (copy_2, copy_1, golden) = (
