@@ -15,33 +15,8 @@ fn sshd_fixture_accepts_keyring_key_and_restarts_with_new_host_key() {
     let pubkey = keygen(&key, "harness");
     let mut sshd = Sshd::start(&[pubkey]);
     let ssh = |sshd: &Sshd| {
-        let mut c = std::process::Command::new("ssh");
-        c.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "-i",
-        ])
-        .arg(&key)
-        .args([
-            "-p",
-            &sshd.port.to_string(),
-            "-l",
-            &login_user(),
-            "127.0.0.1",
-            "echo ok; exit 7",
-        ]);
+        let mut c = plain_ssh(sshd, &key, &login_user());
+        c.arg("echo ok; exit 7");
         Cmd::from_command(c, format!("\0{}", sshd.log_path.display()))
             .timeout(20)
             .run()
@@ -65,25 +40,8 @@ fn sshd_fixture_kill_sessions_drops_a_running_session() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
     let sshd = Sshd::start(&[keygen(&key, "harness")]);
-    let mut c = std::process::Command::new("ssh");
-    c.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-    ])
-    .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
-    .arg(&key)
-    .args([
-        "-p",
-        &sshd.port.to_string(),
-        "-l",
-        &login_user(),
-        "127.0.0.1",
-        "sleep 31",
-    ]);
+    let mut c = plain_ssh(&sshd, &key, &login_user());
+    c.arg("sleep 31");
     let running = Cmd::from_command(c, String::new()).timeout(60).spawn();
     assert!(sshd.wait_for_session_process("sleep 31", Duration::from_secs(15)));
     sshd.kill_sessions();

@@ -904,32 +904,7 @@ impl World {
     /// Plain OpenSSH straight to the sshd with the upstream key (no proxy): the reference
     /// behaviour to compare against.
     pub fn direct_ssh(&self) -> Cmd {
-        let mut c = Command::new("ssh");
-        c.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args(["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-i"])
-        .arg(&self.upstream_key)
-        .args([
-            "-p",
-            &self.sshd.port.to_string(),
-            "-l",
-            &self.user,
-            "127.0.0.1",
-        ]);
+        let mut c = plain_ssh(&self.sshd, &self.upstream_key, &self.user);
         c.env_remove("SSH_AUTH_SOCK");
         Cmd::from_command(c, self.diagnostics_lazy())
     }
@@ -1411,4 +1386,28 @@ macro_rules! both_modes {
             }
         }
     )+};
+}
+
+/// Plain OpenSSH straight to `sshd` as `user` with `key`: no proxy, no host key checks,
+/// batch mode. The remote command, if any, is appended by the caller.
+pub fn plain_ssh(sshd: &Sshd, key: &Path, user: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"])
+        .args(["-o", "ConnectTimeout=5", "-i"])
+        .arg(key)
+        .args(["-p", &sshd.port.to_string(), "-l", user, &sshd.ip]);
+    c
 }
