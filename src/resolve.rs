@@ -174,11 +174,18 @@ impl Resolver {
     pub async fn evidence(
         &self,
         instance: &Instance,
-        accounts: &[String],
     ) -> (Vec<KeyPair>, Option<Lineage>, Vec<String>) {
-        let (pairs, problems) = self.key_pairs().await;
+        let (mut pairs, problems) = self.key_pairs().await;
+        let accounts = self.accounts();
+        // An instance in none of the named accounts was found through the default
+        // credentials: the pairs filed under that placeholder are its account's.
+        if !accounts.contains(&instance.account) {
+            for pair in pairs.iter_mut().filter(|p| p.account == DEFAULT_ACCOUNT) {
+                pair.account = instance.account.clone();
+            }
+        }
         let lineage = match &self.inventory {
-            Some(inventory) => Some(lineage::walk(inventory.as_ref(), instance, accounts).await),
+            Some(inventory) => Some(lineage::walk(inventory.as_ref(), instance, &accounts).await),
             None => None,
         };
         (pairs, lineage, problems)

@@ -13,7 +13,6 @@ use crate::auth::{
     attempt_plan, decide, default_users, explain, Candidate, CandidateSource, ConnectError,
     Evidence, Explanation, Method, Outcome, PlanInput, ProbeResult, Verdict,
 };
-use crate::inventory::aws::DEFAULT_ACCOUNT;
 use crate::keyring::KeyEntry;
 use crate::keys::links;
 use crate::proxy::Proxy;
@@ -207,26 +206,10 @@ impl Run<'_> {
             }
         }
 
-        let accounts = self.proxy.resolver.accounts();
-        let (mut pairs, lineage, problems) = match &self.target.ec2 {
-            Some(instance) => self.proxy.resolver.evidence(instance, &accounts).await,
+        let (pairs, lineage, problems) = match &self.target.ec2 {
+            Some(instance) => self.proxy.resolver.evidence(instance).await,
             None => (Vec::new(), None, Vec::new()),
         };
-        if let Some(instance) = &self.target.ec2 {
-            // An instance in none of the configured accounts was found through the default
-            // credentials: their key pairs, filed under a placeholder, are its account's.
-            if !self
-                .proxy
-                .config
-                .accounts
-                .iter()
-                .any(|a| a.id == instance.account)
-            {
-                for pair in pairs.iter_mut().filter(|p| p.account == DEFAULT_ACCOUNT) {
-                    pair.account = instance.account.clone();
-                }
-            }
-        }
         if !problems.is_empty() {
             let mut all: Vec<String> = self.evidence.instance_error.take().into_iter().collect();
             all.extend(problems);
