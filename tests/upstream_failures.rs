@@ -104,6 +104,17 @@ fn upstream_login_refusal_is_explained(mode: Mode) {
         .assert_stderr_contains("ec2-ssh-proxy: Permission denied (publickey) for nosuchuser@web-1")
         .assert_stderr_contains("accepted for user 'ec2-user'")
         .assert_stderr_contains(&fingerprint(&w.upstream_key));
+    // The whole paragraph reaches the terminal (on the session's stderr), not the
+    // 400-character cut of a disconnect message.
+    let whole = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("ec2-ssh-proxy: Permission denied"));
+    assert!(
+        whole.is_some_and(|l| l.len() > 400 && l.ends_with("Details: ec2-ssh-proxy log --last 1")),
+        "{}",
+        out.report()
+    );
     assert!(
         !w.sshd.log().contains("Accepted publickey for ec2-user"),
         "{}",
@@ -116,3 +127,25 @@ fn upstream_login_refusal_is_explained(mode: Mode) {
     );
 }
 both_modes!(upstream_login_refusal_is_explained);
+
+/// A client that opens no session (`ssh -N`) still hears why: the connection closes with
+/// the explanation as its disconnect message, within a few seconds.
+fn refusal_without_a_session_is_still_explained(mode: Mode) {
+    let w = World::start();
+    let out = w
+        .ssh_info(mode)
+        .args(["-N", &w.dest_for("web-1").replace(&w.user, "nosuchuser")])
+        .timeout(20)
+        .run();
+    out.assert_code(255)
+        .assert_stderr_contains("Received disconnect")
+        .assert_stderr_contains(
+            "ec2-ssh-proxy: Permission denied (publickey) for nosuchuser@web-1",
+        );
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(10),
+        "{}",
+        out.report()
+    );
+}
+both_modes!(refusal_without_a_session_is_still_explained);

@@ -28,7 +28,9 @@ use crate::winners::Winner;
 const MAX_RECONNECTS: usize = 3;
 
 /// The outcome of one login.
-pub use record::{needs_notice, record, record_refusal, refusal_text, verdict_of};
+pub use record::{
+    needs_notice, record, record_refusal, refusal_paragraph, refusal_text, verdict_of,
+};
 
 mod record;
 

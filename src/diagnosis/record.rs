@@ -11,16 +11,10 @@ use crate::target::Refusal;
 /// prints at most 400 characters of a disconnect message, so the paragraph is cut there
 /// and points at the log, which holds it whole.
 pub fn refusal_text(login: &Login) -> String {
-    if let Some(error) = &login.connect_error {
-        return error.to_string();
-    }
     const LIMIT: usize = 400;
     const TAIL: &str = " ... Details: ec2-ssh-proxy log --last 1";
-    let text = format!(
-        "ec2-ssh-proxy: Permission denied (publickey) for {}@{}. {}",
-        login.evidence.user, login.evidence.host, login.explanation.summary
-    );
-    if text.len() <= LIMIT {
+    let text = refusal_paragraph(login);
+    if login.connect_error.is_some() || text.len() <= LIMIT {
         return text;
     }
     let mut cut = LIMIT - TAIL.len();
@@ -28,6 +22,18 @@ pub fn refusal_text(login: &Login) -> String {
         cut -= 1;
     }
     format!("{}{TAIL}", &text[..cut])
+}
+
+/// The whole explanation for a failed login, for places with room for it (a session's
+/// stderr): the connection's own error, or "Permission denied" and the verdict's paragraph.
+pub fn refusal_paragraph(login: &Login) -> String {
+    if let Some(error) = &login.connect_error {
+        return error.to_string();
+    }
+    format!(
+        "ec2-ssh-proxy: Permission denied (publickey) for {}@{}. {} Details: ec2-ssh-proxy log --last 1",
+        login.evidence.user, login.evidence.host, login.explanation.summary
+    )
 }
 
 /// Whether the login used the key the user or the console expected: then nothing is said

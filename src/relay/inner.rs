@@ -20,6 +20,10 @@ use crate::relay::refusal::UpstreamError;
 use crate::relay::upstream::{self, Upstream};
 use crate::target::Target;
 
+/// How long a refused client has to open a session and read the whole explanation before
+/// the connection is closed with the shortened one.
+const REFUSAL_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a channel request may wait for the host's answer before we answer "failure".
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -35,6 +39,8 @@ pub struct InnerHandler {
     upstream: Option<Arc<Upstream>>,
     /// Why the upstream login failed: told to the client right after its own login.
     refusal: Option<String>,
+    /// The same, whole: written to the first session's stderr, where nothing cuts it.
+    refusal_full: Option<String>,
     /// The client's address and local user, for the diagnostic log ("jump" peer, or None
     /// for `connect`, where the client is this machine's user).
     client: Option<String>,
@@ -63,6 +69,7 @@ impl InnerHandler {
             pending: Some(pending),
             upstream: None,
             refusal: None,
+            refusal_full: None,
             notice: None,
             client,
             sessions: HashMap::new(),
@@ -113,8 +120,31 @@ impl InnerHandler {
                 let text = diagnosis::refusal_text(&login);
                 tracing::info!("{text}");
                 self.refusal = Some(text);
+                self.refusal_full = Some(diagnosis::refusal_paragraph(&login));
             }
         }
+    }
+
+    /// After a refused upstream login, the first request on a session channel (exec,
+    /// shell, pty, subsystem) is answered with the whole explanation on stderr and exit
+    /// status 255, so ssh, scp and sftp print it in full; then the channel closes. True
+    /// when it did so.
+    fn tell_refusal(
+        &mut self,
+        channel: ChannelId,
+        pty: bool,
+        session: &mut Session,
+    ) -> Result<bool, russh::Error> {
+        let Some(text) = self.refusal_full.take() else {
+            return Ok(false);
+        };
+        let end = if pty { "\r\n" } else { "\n" };
+        session.channel_success(channel)?;
+        session.extended_data(channel, 1, format!("{text}{end}").into_bytes())?;
+        session.exit_status_request(channel, 255)?;
+        session.eof(channel)?;
+        session.close(channel)?;
+        Ok(true)
     }
 
     fn link(&self, id: ChannelId) -> Option<Arc<russh::ChannelWriteHalf<russh::client::Msg>>> {
@@ -178,7 +208,17 @@ impl server::Handler for InnerHandler {
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
-        if let Some(refusal) = &self.refusal {
+        if let (Some(refusal), Some(inner)) = (self.refusal.clone(), self.inner.get().cloned()) {
+            // A client that opens a session hears the whole explanation there (see
+            // tell_refusal). One that does not (ssh -N, a jump to elsewhere) gets it as the
+            // disconnect message, which OpenSSH prints, cut at 400 characters.
+            tokio::spawn(async move {
+                tokio::time::sleep(REFUSAL_GRACE).await;
+                let _ = inner
+                    .disconnect(Disconnect::NoMoreAuthMethodsAvailable, refusal, "en".into())
+                    .await;
+            });
+        } else if let Some(refusal) = &self.refusal {
             session.disconnect(Disconnect::NoMoreAuthMethodsAvailable, refusal, "en")?;
         }
         Ok(())
@@ -190,6 +230,11 @@ impl server::Handler for InnerHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.refusal_full.is_some() {
+            // Only to say why there is no session: see tell_refusal.
+            reply.accept().await;
+            return Ok(());
+        }
         let (Some(upstream), Some(inner)) = (self.upstream.clone(), self.inner.get().cloned())
         else {
             return Ok(());
@@ -278,6 +323,9 @@ impl server::Handler for InnerHandler {
         modes: &[(Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.tell_refusal(channel, true, session)? {
+            return Ok(());
+        }
         let sent = match self.link(channel) {
             Some(up) => {
                 up.request_pty(
@@ -304,6 +352,9 @@ impl server::Handler for InnerHandler {
         value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.refusal_full.is_some() {
+            return session.channel_failure(channel);
+        }
         let sent = match self.link(channel) {
             Some(up) => up.set_env(true, name, value).await,
             None => Err(russh::Error::WrongChannel),
@@ -316,6 +367,9 @@ impl server::Handler for InnerHandler {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.tell_refusal(channel, false, session)? {
+            return Ok(());
+        }
         let sent = match self.link(channel) {
             Some(up) => up.request_shell(true).await,
             None => Err(russh::Error::WrongChannel),
@@ -329,6 +383,9 @@ impl server::Handler for InnerHandler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.tell_refusal(channel, false, session)? {
+            return Ok(());
+        }
         let sent = match self.link(channel) {
             Some(up) => up.exec(true, data.to_vec()).await,
             None => Err(russh::Error::WrongChannel),
@@ -342,6 +399,9 @@ impl server::Handler for InnerHandler {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.tell_refusal(channel, false, session)? {
+            return Ok(());
+        }
         let sent = match self.link(channel) {
             Some(up) => up.request_subsystem(true, name).await,
             None => Err(russh::Error::WrongChannel),
