@@ -17,6 +17,7 @@ use crate::diaglog::{DiagLog, DEFAULT_MAX_BYTES};
 use crate::inventory::cache::Cache;
 use crate::keyring::Keyring;
 use crate::pins::Pins;
+use crate::relay::algorithms;
 use crate::resolve::Resolver;
 use crate::state::StateDir;
 use crate::winners::Winners;
@@ -146,6 +147,7 @@ impl Proxy {
             window_size: WINDOW,
             maximum_packet_size: MAX_PACKET,
             channel_buffer_size: CHANNEL_BUFFER,
+            preferred: algorithms::preferred(),
             // Relay tasks send the client data only within the client's window, so this
             // queue never has to make them wait; a wait here could close a cycle with the
             // upstream session (see front/channel_io.rs).

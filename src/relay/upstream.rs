@@ -14,8 +14,8 @@ use tokio::net::TcpStream;
 use crate::keyring::KeyEntry;
 use crate::pins::{self, PinCheck};
 use crate::proxy::{Proxy, CHANNEL_BUFFER, MAX_PACKET, WINDOW};
-use crate::relay::bridge;
 use crate::relay::refusal::UpstreamError;
+use crate::relay::{algorithms, bridge};
 use crate::target::Target;
 
 /// As OpenSSH's ConnectTimeout: a host that does not answer fails instead of hanging.
@@ -141,6 +141,7 @@ fn client_config() -> Arc<client::Config> {
         maximum_packet_size: MAX_PACKET,
         channel_buffer_size: CHANNEL_BUFFER,
         nodelay: true,
+        preferred: algorithms::preferred(),
         ..Default::default()
     })
 }

@@ -262,6 +262,8 @@ pub struct Sshd {
     pub authorized_keys: PathBuf,
     pub config: PathBuf,
     pub log_path: PathBuf,
+    /// sshd_config lines placed before the defaults (sshd keeps the first value it reads).
+    extra_config: String,
     child: Option<Child>,
 }
 
@@ -274,6 +276,11 @@ impl Sshd {
     /// Like `start`, listening on `ip` (any 127.0.0.0/8 address: an EC2 instance's address
     /// in the moto world).
     pub fn start_on(ip: &str, authorized_pubkeys: &[String]) -> Sshd {
+        Sshd::start_with(ip, authorized_pubkeys, "")
+    }
+
+    /// Like `start_on`, with `extra_config` lines before the defaults (e.g. `LogLevel DEBUG1`).
+    pub fn start_with(ip: &str, authorized_pubkeys: &[String], extra_config: &str) -> Sshd {
         require_openssh();
         let dir = tempfile::Builder::new().prefix("sshd-").tempdir().unwrap();
         let host_key = dir.path().join("host_key");
@@ -291,6 +298,7 @@ impl Sshd {
             host_key,
             authorized_keys,
             dir,
+            extra_config: extra_config.to_string(),
             child: None,
         };
         sshd.write_config();
@@ -301,7 +309,8 @@ impl Sshd {
     fn write_config(&self) {
         let d = self.dir.path().display();
         let cfg = format!(
-            "ListenAddress {ip}\n\
+            "{extra}\
+             ListenAddress {ip}\n\
              Port {port}\n\
              HostKey {hk}\n\
              PidFile none\n\
@@ -320,6 +329,7 @@ impl Sshd {
              MaxSessions 64\n\
              ClientAliveInterval 0\n\
              # data dir for tests: {d}\n",
+            extra = self.extra_config,
             ip = self.ip,
             port = self.port,
             hk = self.host_key.display(),
@@ -614,6 +624,8 @@ pub struct WorldBuilder {
     extra_toml: String,
     /// Where the sshd listens (default 127.0.0.1).
     sshd_ip: Option<String>,
+    /// sshd_config lines that win over the fixture's defaults.
+    sshd_config: String,
     /// Environment for every proxy process (serve, and connect through ssh).
     env: Vec<(String, String)>,
     /// Extra private keys for the proxy's keyring: (file name, source path).
@@ -654,6 +666,12 @@ impl WorldBuilder {
         self
     }
 
+    /// sshd_config lines (each ending in a newline) that win over the fixture's defaults.
+    pub fn sshd_config(mut self, lines: &str) -> Self {
+        self.sshd_config.push_str(lines);
+        self
+    }
+
     pub fn env(mut self, vars: &[(String, String)]) -> Self {
         self.env.extend(vars.iter().cloned());
         self
@@ -690,7 +708,11 @@ impl WorldBuilder {
             .authorized
             .clone()
             .unwrap_or_else(|| vec![upstream_pub]);
-        let sshd = Sshd::start_on(self.sshd_ip.as_deref().unwrap_or("127.0.0.1"), &authorized);
+        let sshd = Sshd::start_with(
+            self.sshd_ip.as_deref().unwrap_or("127.0.0.1"),
+            &authorized,
+            &self.sshd_config,
+        );
 
         let state_dir = t.join("state");
         fs::create_dir(&state_dir).unwrap();
@@ -780,6 +802,7 @@ impl World {
             extra_hosts: Vec::new(),
             extra_toml: String::new(),
             sshd_ip: None,
+            sshd_config: String::new(),
             env: Vec::new(),
             keyring: Vec::new(),
             authorized: None,
