@@ -16,10 +16,7 @@ use crate::cli::{Cli, Command, KeyringCommand};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ec2-ssh-proxy: cannot start the async runtime: {e}");
@@ -36,6 +33,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `connect` relays one session: on one thread its tasks hand data to each other without
+/// waking a second thread for every packet, which on two cores costs more than it gains.
+/// `serve` holds many sessions at once and spreads them over the cores.
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Connect { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -47,7 +47,10 @@ fn stdin() -> Reader {
         .as_fd()
         .try_clone_to_owned()
         .ok()
-        .and_then(|fd| pipe::Receiver::from_file(File::from(fd)).ok());
+        .and_then(|fd| {
+            widen(&fd);
+            pipe::Receiver::from_file(File::from(fd)).ok()
+        });
     match as_pipe {
         Some(pipe) => Box::pin(pipe),
         None => Box::pin(tokio::io::stdin()),
@@ -59,9 +62,60 @@ fn stdout() -> Writer {
         .as_fd()
         .try_clone_to_owned()
         .ok()
-        .and_then(|fd| pipe::Sender::from_file(File::from(fd)).ok());
+        .and_then(|fd| {
+            widen(&fd);
+            pipe::Sender::from_file(File::from(fd)).ok()
+        });
     match as_pipe {
         Some(pipe) => Box::pin(pipe),
         None => Box::pin(tokio::io::stdout()),
+    }
+}
+
+/// Linux pipes hold 64 KiB; ssh then writes (and we read) a few packets per wake-up.
+/// A 1 MiB pipe (the unprivileged limit) lets each side move more per system call.
+/// Not a pipe, or not allowed: left as it is.
+fn widen(fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ takes an int and fails harmlessly
+    // (EBADF/EINVAL/EPERM) on anything else.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
+}
+
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    fn pipe_bytes(fd: &OwnedFd) -> libc::c_int {
+        // SAFETY: F_GETPIPE_SZ on a pipe we own.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) }
+    }
+
+    #[test]
+    fn both_ends_of_a_pipe_are_widened_to_one_mebibyte() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
+        assert_eq!(pipe_bytes(&reader), 64 * 1024, "Linux's default pipe size");
+        widen(&reader);
+        assert_eq!(pipe_bytes(&reader), PIPE_BYTES);
+        assert_eq!(
+            pipe_bytes(&writer),
+            PIPE_BYTES,
+            "one buffer, shared by both ends"
+        );
+    }
+
+    #[test]
+    fn a_descriptor_that_is_not_a_pipe_is_left_alone() {
+        let file = OwnedFd::from(tempfile::tempfile().unwrap());
+        widen(&file);
+        // SAFETY: F_GETPIPE_SZ on a descriptor we own.
+        let got = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        assert_eq!(got, -1);
     }
 }
