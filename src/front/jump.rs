@@ -10,7 +10,7 @@ use russh::server::{
     self, Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
 };
 use russh::{Channel, ChannelOpenFailure};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
 
@@ -18,6 +18,7 @@ use crate::diaglog;
 use crate::diagnosis;
 use crate::front::channel_io::ChannelIo;
 use crate::front::run_inner;
+use crate::front::workers::{Job, Workers};
 use crate::proxy::Proxy;
 
 /// Connections served at once; more are turned away rather than starving the others.
@@ -40,6 +41,7 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
     // A line for scripts and people alike; the tests wait for it.
     eprintln!("ec2-ssh-proxy: listening on {local}");
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let workers = Workers::per_cpu()?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     loop {
         let (socket, peer) = tokio::select! {
@@ -77,17 +79,35 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
             peer,
             user: String::new(),
         };
-        tokio::spawn(async move {
-            let _permit = permit;
-            match server::run_stream(config, socket, handler).await {
-                Ok(session) => {
-                    if let Err(e) = session.await {
-                        tracing::debug!(%peer, "jump session ended: {e}");
-                    }
-                }
-                Err(e) => tracing::debug!(%peer, "jump handshake failed: {e}"),
+        // Each connection runs on one worker thread, with every task it spawns.
+        let socket = match socket.into_std() {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot hand the connection to a worker: {e}");
+                continue;
             }
+        };
+        let job: Job = Box::new(move || {
+            Box::pin(async move {
+                let _permit = permit;
+                let socket = match TcpStream::from_std(socket) {
+                    Ok(socket) => socket,
+                    Err(e) => {
+                        tracing::warn!(%peer, "cannot adopt the connection: {e}");
+                        return;
+                    }
+                };
+                match server::run_stream(config, socket, handler).await {
+                    Ok(session) => {
+                        if let Err(e) = session.await {
+                            tracing::debug!(%peer, "jump session ended: {e}");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%peer, "jump handshake failed: {e}"),
+                }
+            })
         });
+        workers.run(job)?;
     }
     tracing::info!("shutting down");
     Ok(())

@@ -4,6 +4,7 @@
 mod channel_io;
 pub mod jump;
 pub mod stdio;
+pub mod workers;
 
 use std::sync::Arc;
 
