@@ -159,3 +159,15 @@ impl Proxy {
         }))
     }
 }
+
+/// russh reads each packet with two exact reads straight from the stream: two system calls
+/// per packet. Through a read buffer one call takes in many packets.
+pub fn buffered<S>(stream: S) -> tokio::io::BufReader<S>
+where
+    S: tokio::io::AsyncRead,
+{
+    tokio::io::BufReader::with_capacity(READ_BUFFER, stream)
+}
+
+/// Bytes one read from a peer may take in.
+const READ_BUFFER: usize = 256 * 1024;

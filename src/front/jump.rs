@@ -97,6 +97,7 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
                         return;
                     }
                 };
+                let socket = crate::proxy::buffered(socket);
                 match server::run_stream(config, socket, handler).await {
                     Ok(session) => {
                         if let Err(e) = session.await {

@@ -184,7 +184,7 @@ pub async fn connect(
     };
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
-        client::connect_stream(client_config(), stream, handler),
+        client::connect_stream(client_config(), crate::proxy::buffered(stream), handler),
     )
     .await
     {
