@@ -274,7 +274,7 @@ verdict() { # value op target
 
 echo
 echo "ec2-ssh-proxy relay benchmark"
-echo "  $(ssh -V 2>&1); cipher: $CIPHER (forced on every hop of every path); $(nproc) CPUs"
+echo "  $(ssh -V 2>&1); cipher: $CIPHER (asked for by every ssh; the proxy's own hop to the target prefers aes128-gcm); $(nproc) CPUs"
 [ -z "$REJECTED" ] || echo "  ciphers not accepted by every path:$REJECTED"
 echo "  transfer size: $SIZE through cat; connect = ssh ... $CONNECT_CMD, median of $RUNS"
 echo

@@ -16,8 +16,10 @@ use russh::{Channel, ChannelMsg};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
-/// Window is granted back in chunks of this size, not per read.
-const GRANT_CHUNK: usize = 64 * 1024;
+/// Window is granted back in chunks of this size, not per read or per packet: each grant
+/// is a packet of its own that both ends encrypt, send and process. The client never waits
+/// on a chunk building up, since the window (2 MiB) is four chunks wide.
+const GRANT_CHUNK: usize = 512 * 1024;
 
 /// What the writer task sends on the channel, in order.
 enum Out {
@@ -95,7 +97,7 @@ impl AsyncRead for ChannelIo {
         let chunk = self.partial.split_to(n);
         buf.put_slice(&chunk);
         self.consumed += n;
-        if self.consumed >= GRANT_CHUNK || (self.partial.is_empty() && self.incoming.is_empty()) {
+        if self.consumed >= GRANT_CHUNK {
             let bytes = std::mem::take(&mut self.consumed) as u32;
             let _ = self.outgoing.send(Out::Grant(bytes));
         }

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 /// Bytes one upstream channel may hold in the proxy for a slow client.
 const BUDGET: usize = 8 * 1024 * 1024;
 
-/// Window granted back to the client at once, at most; well under the 8 MiB window so
+/// Window granted back to the client at once, at most; a quarter of the window, so
 /// the client never runs dry while a batch builds up.
 const GRANT_BATCH: u32 = 512 * 1024;
 
@@ -91,7 +91,7 @@ async fn forward_up(
             break;
         }
         // Grant in batches: a window adjust per packet would double the packet count. The
-        // client never waits on a batch: the window (8 MiB) is many batches wide.
+        // client never waits on a batch: the window (2 MiB) is four batches wide.
         owed += size;
         if owed >= GRANT_BATCH {
             let _ = grant.grant_window(std::mem::take(&mut owed)).await;
