@@ -11,122 +11,40 @@
 //! that is down becomes `InventoryError::Unreachable` within seconds, and every call is
 //! counted ([`Ec2Inventory::api_calls`]) so callers can log and tests can assert the cost.
 
+mod convert;
+mod errors;
+mod settings;
+
+pub use settings::{endpoint_choice, AccountProfile, Ec2Settings, EndpointChoice, DEFAULT_TIMEOUT};
+
+use convert::{convert_image, convert_instance, convert_key_pair, convert_snapshot};
+use errors::{classify_code, error_chain, last_cause, mentions_credentials};
+use settings::{load, regions_for};
+
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_ec2::config::ProvideCredentials;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 
 use super::{
-    HostQuery, Image, Instance, InstanceState, Inventory, InventoryError, InventoryFuture, KeyPair,
-    KeyType, Scope, Snapshot,
+    HostQuery, Image, Instance, Inventory, InventoryError, InventoryFuture, KeyPair, Scope,
+    Snapshot,
 };
 
 /// The account id a [`Scope`] uses for the default credential chain while its real id is
 /// not known yet (see the module docs).
 pub const DEFAULT_ACCOUNT: &str = "default";
 
-/// Default bound on one EC2 call, retries included.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Pages of one `DescribeInstances` filter query at most; a host name matching more than
 /// this many pages of instances is not a host name.
 const MAX_PAGES: usize = 3;
-
-/// One `[accounts."ID"]` entry: an account reached through a named profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountProfile {
-    /// The 12-digit account id.
-    pub id: String,
-    /// The profile (in the AWS config/credentials files) whose credentials reach it.
-    pub profile: String,
-    /// Regions to search there; empty = [`Ec2Settings::regions`].
-    pub regions: Vec<String>,
-}
-
-/// What the config maps to; `Default` is "the standard chain, its region, nothing else".
-#[derive(Debug, Clone)]
-pub struct Ec2Settings {
-    /// Regions searched in every account without regions of its own; empty = the default
-    /// profile's region.
-    pub regions: Vec<String>,
-    /// Accounts beyond the default chain's, where AMI lineage may lead.
-    pub accounts: Vec<AccountProfile>,
-    /// Use this profile for the default account instead of the standard chain (like
-    /// `aws --profile`: it wins over `AWS_ACCESS_KEY_ID`). None = the standard chain.
-    pub default_profile: Option<String>,
-    /// The EC2 endpoint; None = `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL` or the profile's
-    /// `endpoint_url` (empty variables count as unset), else AWS's own endpoint.
-    pub endpoint_url: Option<String>,
-    /// Explicit AWS config and credentials files instead of `AWS_CONFIG_FILE`,
-    /// `AWS_SHARED_CREDENTIALS_FILE` and `~/.aws/` (tests; never both halves needed).
-    pub config_file: Option<PathBuf>,
-    pub credentials_file: Option<PathBuf>,
-    /// Bound on one call, retries included.
-    pub timeout: Duration,
-    /// Attempts per call (1 = no retry); throttling and connection errors are retried.
-    pub max_attempts: u32,
-}
-
-impl Default for Ec2Settings {
-    fn default() -> Self {
-        Ec2Settings {
-            regions: Vec::new(),
-            accounts: Vec::new(),
-            default_profile: None,
-            endpoint_url: None,
-            config_file: None,
-            credentials_file: None,
-            timeout: DEFAULT_TIMEOUT,
-            max_attempts: 3,
-        }
-    }
-}
-
-/// Which endpoint override to apply, from the setting and the environment. The SDK panics on
-/// an empty `AWS_ENDPOINT_URL*` value, so empty values are dropped here and, when one is
-/// present, the endpoint is set (or cleared) explicitly so the SDK never reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EndpointChoice {
-    /// Use this URL for EC2.
-    Url(String),
-    /// Drop the empty value the SDK read from the environment: the profile's `endpoint_url`
-    /// if any, else AWS's endpoint (a profile's per-service `services` section is ignored
-    /// in that corner case).
-    Clear,
-    /// Leave the SDK's own resolution alone (environment, profile, AWS).
-    Sdk,
-}
-
-pub fn endpoint_choice(
-    explicit: Option<&str>,
-    env: impl Fn(&str) -> Option<String>,
-) -> EndpointChoice {
-    let non_empty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    if let Some(url) = non_empty(explicit.map(String::from)) {
-        return EndpointChoice::Url(url);
-    }
-    let service = env("AWS_ENDPOINT_URL_EC2");
-    let global = env("AWS_ENDPOINT_URL");
-    let any_empty = [&service, &global]
-        .iter()
-        .any(|v| v.as_deref().is_some_and(|s| s.trim().is_empty()));
-    match non_empty(service).or(non_empty(global)) {
-        Some(url) if any_empty => EndpointChoice::Url(url),
-        _ if any_empty => EndpointChoice::Clear,
-        _ => EndpointChoice::Sdk,
-    }
-}
 
 /// Credentials and base config for one account; clients per region are made from it.
 struct Account {
@@ -229,7 +147,7 @@ impl Ec2Inventory {
     /// The default chain's account id: known from an earlier answer, or from the
     /// credentials when they carry it. None means it is only learned by a `find_instances`.
     pub async fn default_account(&self) -> Option<String> {
-        if let Some(id) = self.default_id.lock().unwrap().clone() {
+        if let Some(id) = locked(&self.default_id).clone() {
             return Some(id);
         }
         let provider = self.default.config.credentials_provider()?;
@@ -242,10 +160,7 @@ impl Ec2Inventory {
     /// Where to search for a host: the default account in its regions, then every
     /// configured account in its regions, without duplicates.
     pub fn scopes(&self) -> Vec<Scope> {
-        let default_id = self
-            .default_id
-            .lock()
-            .unwrap()
+        let default_id = locked(&self.default_id)
             .clone()
             .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string());
         let mut out: Vec<Scope> = Vec::new();
@@ -266,7 +181,7 @@ impl Ec2Inventory {
     }
 
     fn learn_default(&self, id: &str) {
-        let mut known = self.default_id.lock().unwrap();
+        let mut known = locked(&self.default_id);
         if known.is_none() {
             *known = Some(id.to_string());
         }
@@ -278,7 +193,7 @@ impl Ec2Inventory {
         if let Some(account) = self.accounts.get(&scope.account) {
             return Ok(account);
         }
-        let default_id = self.default_id.lock().unwrap().clone();
+        let default_id = locked(&self.default_id).clone();
         match default_id {
             _ if scope.account == DEFAULT_ACCOUNT => Ok(&self.default),
             Some(id) if id == scope.account => Ok(&self.default),
@@ -291,14 +206,14 @@ impl Ec2Inventory {
     async fn client(&self, scope: &Scope) -> Result<Client, InventoryError> {
         if !self.accounts.contains_key(&scope.account)
             && scope.account != DEFAULT_ACCOUNT
-            && self.default_id.lock().unwrap().is_none()
+            && locked(&self.default_id).is_none()
         {
             // Maybe the default chain's account: its credentials may say so (no API call).
             self.default_account().await;
         }
         let account = self.account(scope)?;
         let key = (account.profile.clone(), scope.region.clone());
-        let mut clients = self.clients.lock().unwrap();
+        let mut clients = locked(&self.clients);
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
@@ -561,10 +476,7 @@ impl Inventory for Ec2Inventory {
                 .send()
                 .await
                 .map_err(|e| self.error(e, "DescribeKeyPairs", scope))?;
-            let account = self
-                .default_id
-                .lock()
-                .unwrap()
+            let account = locked(&self.default_id)
                 .clone()
                 .filter(|_| scope.account == DEFAULT_ACCOUNT)
                 .unwrap_or_else(|| scope.account.clone());
@@ -577,353 +489,8 @@ impl Inventory for Ec2Inventory {
     }
 }
 
-/// The SDK config for one profile (None = the standard chain), bounded in time.
-async fn load(settings: &Ec2Settings, profile: Option<&str>) -> SdkConfig {
-    let attempt = settings.timeout.mul_f32(0.6);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(attempt.min(Duration::from_secs(2)))
-                .operation_attempt_timeout(attempt)
-                .operation_timeout(settings.timeout)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
-    let files = profile_files(settings);
-    if let Some(files) = &files {
-        loader = loader.profile_files(files.clone());
-    }
-    if let Some(profile) = profile {
-        loader = loader.profile_name(profile);
-        // A named profile means exactly that profile's credentials, not AWS_ACCESS_KEY_ID.
-        let mut creds =
-            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile);
-        if let Some(files) = files {
-            creds = creds.profile_files(files);
-        }
-        loader = loader.credentials_provider(creds.build());
-    }
-    // The explicit endpoint keeps the SDK from reading (and panicking on) an empty variable.
-    if let Some(url) = settings
-        .endpoint_url
-        .as_deref()
-        .filter(|u| !u.trim().is_empty())
-    {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
-}
-
-#[allow(deprecated)] // the loader still takes the aws-config alias of EnvConfigFiles
-fn profile_files(
-    settings: &Ec2Settings,
-) -> Option<aws_config::profile::profile_file::ProfileFiles> {
-    use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
-    if settings.config_file.is_none() && settings.credentials_file.is_none() {
-        return None;
-    }
-    let mut builder = ProfileFiles::builder();
-    builder = match &settings.config_file {
-        Some(path) => builder.with_file(ProfileFileKind::Config, path),
-        None => builder.include_default_config_file(true),
-    };
-    builder = match &settings.credentials_file {
-        Some(path) => builder.with_file(ProfileFileKind::Credentials, path),
-        None => builder.include_default_credentials_file(true),
-    };
-    Some(builder.build())
-}
-
-fn regions_for(configured: &[String], config: &SdkConfig) -> Vec<String> {
-    if !configured.is_empty() {
-        return configured.to_vec();
-    }
-    config
-        .region()
-        .map(|r| vec![r.as_ref().to_string()])
-        .unwrap_or_default()
-}
-
-fn classify_code(code: &str, message: &str, action: &str, scope: &Scope) -> InventoryError {
-    let scope = scope.clone();
-    match code {
-        "UnauthorizedOperation"
-        | "AccessDenied"
-        | "AccessDeniedException"
-        | "AuthFailure"
-        | "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "OptInRequired" => {
-            InventoryError::AccessDenied {
-                action: format!("ec2:{action}"),
-                scope,
-                // EC2 appends a long encoded authorization message; the first sentence says it.
-                message: first_sentence(message, code),
-            }
-        }
-        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" => {
-            InventoryError::Throttled { scope }
-        }
-        _ if code.ends_with(".NotFound") || code == "InvalidAMIID.Unavailable" => {
-            InventoryError::NotFound {
-                what: not_found_what(code, message),
-                scope,
-            }
-        }
-        "AuthFailure.NoCredentials" | "MissingAuthenticationToken" => {
-            InventoryError::NoCredentials {
-                account: scope.account,
-            }
-        }
-        _ => InventoryError::Other(format!(
-            "{action} in {scope}: {code}: {}",
-            first_sentence(message, "")
-        )),
-    }
-}
-
-/// "The image id '[ami-1]' does not exist" -> "image ami-1", from the code when possible.
-fn not_found_what(code: &str, message: &str) -> String {
-    let id = message
-        .split(|c: char| c.is_whitespace() || "'[]\",".contains(c))
-        .find(|w| w.starts_with("i-") || w.starts_with("ami-") || w.starts_with("snap-"))
-        .unwrap_or("");
-    let kind = match code {
-        c if c.starts_with("InvalidInstanceID") => "instance",
-        c if c.starts_with("InvalidAMIID") => "image",
-        c if c.starts_with("InvalidSnapshot") => "snapshot",
-        c if c.starts_with("InvalidKeyPair") => "key pair",
-        _ => code,
-    };
-    if id.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} {id}")
-    }
-}
-
-fn first_sentence(message: &str, fallback: &str) -> String {
-    let line = message.lines().next().unwrap_or("").trim();
-    let cut = line
-        .find(". Encoded authorization failure message")
-        .unwrap_or(line.len());
-    let sentence = line[..cut].trim();
-    if sentence.is_empty() {
-        fallback.to_string()
-    } else {
-        sentence.to_string()
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut out = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push(s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-/// The innermost cause, which says what happened ("Connection refused").
-fn last_cause(chain: &[String]) -> String {
-    chain
-        .iter()
-        .rev()
-        .find(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The SDK reports a chain that found no credentials as a request construction failure
-/// whose causes say so; there is no typed variant to match.
-fn mentions_credentials(chain: &[String]) -> bool {
-    chain.iter().any(|s| {
-        let s = s.to_ascii_lowercase();
-        s.contains("no credentials")
-            || s.contains("credentials provider")
-            || s.contains("failed to load credentials")
-            || s.contains("could not load credentials")
-            || s.contains("profile file")
-    })
-}
-
-fn non_empty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(String::from)
-}
-
-fn convert_instance(i: &aws_sdk_ec2::types::Instance, owner: &str, region: &str) -> Instance {
-    let ip = |s: Option<&str>| s.and_then(|s| s.parse::<IpAddr>().ok());
-    let ipv6 = i
-        .ipv6_address()
-        .or_else(|| {
-            i.network_interfaces()
-                .iter()
-                .flat_map(|n| n.ipv6_addresses())
-                .find_map(|a| a.ipv6_address())
-        })
-        .and_then(|s| s.parse().ok());
-    let state = i
-        .state()
-        .and_then(|s| s.name())
-        .map(|n| InstanceState::from(n.as_str().to_string()))
-        .unwrap_or(InstanceState::Unknown("unknown".into()));
-    Instance {
-        id: i.instance_id().unwrap_or_default().to_string(),
-        state,
-        key_name: non_empty(i.key_name()),
-        image_id: non_empty(i.image_id()),
-        account: owner.to_string(),
-        region: region.to_string(),
-        private_ip: ip(i.private_ip_address()),
-        public_ip: ip(i.public_ip_address()),
-        ipv6,
-        public_dns: non_empty(i.public_dns_name()),
-        private_dns: non_empty(i.private_dns_name()),
-        name_tag: i
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("Name"))
-            .and_then(|t| non_empty(t.value())),
-    }
-}
-
-fn convert_image(i: &aws_sdk_ec2::types::Image, region: &str) -> Image {
-    let mappings = i.block_device_mappings();
-    let root = i.root_device_name();
-    let root_snapshot = mappings
-        .iter()
-        .find(|m| root.is_some() && m.device_name() == root)
-        .or_else(|| mappings.iter().find(|m| m.ebs().is_some()))
-        .and_then(|m| m.ebs())
-        .and_then(|e| non_empty(e.snapshot_id()));
-    Image {
-        id: i.image_id().unwrap_or_default().to_string(),
-        owner_account: i.owner_id().unwrap_or_default().to_string(),
-        name: non_empty(i.name()),
-        description: non_empty(i.description()),
-        creation_date: non_empty(i.creation_date()),
-        platform_details: non_empty(i.platform_details()),
-        source_instance_id: non_empty(i.source_instance_id()),
-        source_image_id: non_empty(i.source_image_id()),
-        source_image_region: non_empty(i.source_image_region()),
-        root_snapshot_id: root_snapshot,
-        region: region.to_string(),
-    }
-}
-
-fn convert_snapshot(s: &aws_sdk_ec2::types::Snapshot) -> Snapshot {
-    Snapshot {
-        id: s.snapshot_id().unwrap_or_default().to_string(),
-        description: non_empty(s.description()),
-    }
-}
-
-fn convert_key_pair(
-    k: &aws_sdk_ec2::types::KeyPairInfo,
-    account: &str,
-    region: &str,
-) -> Option<KeyPair> {
-    let key_type = match k.key_type() {
-        Some(aws_sdk_ec2::types::KeyType::Ed25519) => KeyType::Ed25519,
-        Some(aws_sdk_ec2::types::KeyType::Rsa) => KeyType::Rsa,
-        // Older answers omit the type; the public key says it.
-        _ if k.public_key().is_some_and(|p| p.starts_with("ssh-ed25519")) => KeyType::Ed25519,
-        _ => KeyType::Rsa,
-    };
-    Some(KeyPair {
-        name: non_empty(k.key_name())?,
-        id: non_empty(k.key_pair_id()),
-        key_type,
-        fingerprint: non_empty(k.key_fingerprint()),
-        public_key: non_empty(k.public_key()),
-        account: account.to_string(),
-        region: region.to_string(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn empty_endpoint_variables_count_as_unset() {
-        assert_eq!(endpoint_choice(None, env(&[])), EndpointChoice::Sdk);
-        assert_eq!(
-            endpoint_choice(None, env(&[("AWS_ENDPOINT_URL", "")])),
-            EndpointChoice::Clear
-        );
-        assert_eq!(
-            endpoint_choice(
-                None,
-                env(&[
-                    ("AWS_ENDPOINT_URL_EC2", ""),
-                    ("AWS_ENDPOINT_URL", "http://x:1")
-                ])
-            ),
-            EndpointChoice::Url("http://x:1".into())
-        );
-        assert_eq!(
-            endpoint_choice(None, env(&[("AWS_ENDPOINT_URL_EC2", "http://ec2:1")])),
-            EndpointChoice::Sdk
-        );
-        assert_eq!(
-            endpoint_choice(Some(" "), env(&[("AWS_ENDPOINT_URL", " ")])),
-            EndpointChoice::Clear
-        );
-        assert_eq!(
-            endpoint_choice(Some("http://cfg:1"), env(&[("AWS_ENDPOINT_URL", "")])),
-            EndpointChoice::Url("http://cfg:1".into())
-        );
-    }
-
-    #[test]
-    fn error_codes_become_variants() {
-        let scope = Scope::new("222222222222", "us-east-1");
-        let denied = classify_code(
-            "UnauthorizedOperation",
-            "You are not authorized to perform this operation. Encoded authorization failure message: abc",
-            "DescribeImages",
-            &scope,
-        );
-        assert_eq!(
-            denied.to_string(),
-            "access denied to ec2:DescribeImages in account 222222222222 (us-east-1): You are not authorized to perform this operation"
-        );
-        assert_eq!(
-            classify_code("RequestLimitExceeded", "", "DescribeInstances", &scope),
-            InventoryError::Throttled {
-                scope: scope.clone()
-            }
-        );
-        assert_eq!(
-            classify_code(
-                "InvalidAMIID.NotFound",
-                "The image id '[ami-0123456789abcdef0]' does not exist",
-                "DescribeImages",
-                &scope
-            )
-            .to_string(),
-            "image ami-0123456789abcdef0 not found in account 222222222222 (us-east-1)"
-        );
-        assert_eq!(
-            classify_code(
-                "InvalidInstanceID.NotFound",
-                "The instance ID 'i-0123abcd' does not exist",
-                "DescribeInstances",
-                &scope
-            )
-            .to_string(),
-            "instance i-0123abcd not found in account 222222222222 (us-east-1)"
-        );
-    }
+/// The guarded value even after a panic elsewhere while it was held: both values here (an
+/// account id, a map of clients) stay consistent at every step, so there is nothing to undo.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
