@@ -270,6 +270,14 @@ impl Config {
     }
 
     /// First `[[hosts]]` entry whose pattern matches `host`, ignoring case as ssh_config does.
+    /// The profile configured for `account` (`[accounts."ID"] profile`), if any.
+    pub fn profile_for(&self, account: &str) -> Option<&str> {
+        self.accounts
+            .iter()
+            .find(|a| a.id == account)
+            .map(|a| a.profile.as_str())
+    }
+
     pub fn host_entry(&self, host: &str) -> Option<&HostEntry> {
         let options = glob::MatchOptions {
             case_sensitive: false,
@@ -689,6 +697,8 @@ profile = "new-account"
             }
         );
         assert!(config.accounts[1].regions.is_empty());
+        assert_eq!(config.profile_for("222222222222"), Some("new-account"));
+        assert_eq!(config.profile_for("333333333333"), None);
         assert_eq!(
             parse("inventory = \"none\"").unwrap().inventory,
             InventorySource::None

@@ -307,8 +307,12 @@ fn repair(e: &Evidence, key: &Candidate) -> Vec<Fix> {
     fixes.push(Fix::run(
         title,
         format!(
-            "{prep}aws ec2 import-key-pair --key-name {import_as} --public-key-material fileb://{pub_path} --region {}",
-            instance.region
+            "{prep}aws ec2 import-key-pair --key-name {import_as} --public-key-material fileb://{pub_path} --region {}{}",
+            instance.region,
+            e.account_profile
+                .as_ref()
+                .map(|p| format!(" --profile {p}"))
+                .unwrap_or_default()
         ),
     ));
     if let (Some((pair, _)), Some(launch)) = (e.launch_pair(), launch_key(e)) {

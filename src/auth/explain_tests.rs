@@ -70,6 +70,24 @@ fn an_import_that_would_clash_suggests_the_original_suffix() {
 }
 
 #[test]
+fn the_import_runs_with_the_profile_configured_for_the_instances_account() {
+    let s = seed();
+    let mut e = seed_evidence(&s, &[Refused, Accepted]);
+    e.account_profile = Some("new-account".into());
+    let x = explained(&e).1;
+    assert!(
+        x.fixes[1]
+            .command
+            .as_deref()
+            .unwrap()
+            .ends_with("--region us-east-1 --profile new-account"),
+        "{:?}",
+        x.fixes[1].command
+    );
+    // The default credentials need no --profile (the seed test above has none).
+}
+
+#[test]
 fn other_key_accepted_names_the_unrelated_key() {
     let s = seed();
     let e = seed_evidence(&s, &[Refused, Refused, Accepted]);

@@ -156,6 +156,9 @@ pub struct Evidence {
     /// Key pair names in the instance's account and region: the import fix must not
     /// collide with one of them.
     pub key_pairs_in_account: Vec<String>,
+    /// The AWS profile configured for the instance's account (`[accounts."ID"]`), for the
+    /// `aws` commands in the fixes; None = the user's default credentials.
+    pub account_profile: Option<String>,
 }
 
 /// How an accepted or refused key relates to this instance.

@@ -68,6 +68,11 @@ pub async fn log_in(
             instance: target.ec2.clone(),
             instance_error: target.lookup_error.clone(),
             offered: offered.map(|k| k.fingerprint(HashAlg::Sha256).to_string()),
+            account_profile: target
+                .ec2
+                .as_ref()
+                .and_then(|instance| proxy.config.profile_for(&instance.account))
+                .map(String::from),
             ..Evidence::default()
         },
     };
