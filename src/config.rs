@@ -269,7 +269,6 @@ impl Config {
             .unwrap_or_else(|| state_dir.join("diagnostics.jsonl"))
     }
 
-    /// First `[[hosts]]` entry whose pattern matches `host`, ignoring case as ssh_config does.
     /// The profile configured for `account` (`[accounts."ID"] profile`), if any.
     pub fn profile_for(&self, account: &str) -> Option<&str> {
         self.accounts
@@ -278,6 +277,7 @@ impl Config {
             .map(|a| a.profile.as_str())
     }
 
+    /// First `[[hosts]]` entry whose pattern matches `host`, ignoring case as ssh_config does.
     pub fn host_entry(&self, host: &str) -> Option<&HostEntry> {
         let options = glob::MatchOptions {
             case_sensitive: false,
