@@ -23,6 +23,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:2222";
 /// Ten minutes: long enough that a burst of `connect` processes costs one lookup, short
 /// enough that a replaced instance is noticed.
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 600;
+/// As OpenSSH's LoginGraceTime.
+pub const DEFAULT_LOGIN_GRACE_SECS: u64 = 120;
 
 /// What the proxy runs with: the file's values over the built-in defaults.
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// How long `connect` (a new process per connection) trusts its on-disk lookups.
     pub cache_ttl: Duration,
+    /// How long a client of `serve` has to log in before it is dropped; None = no limit.
+    pub login_grace_time: Option<Duration>,
     /// `[[keys]]`: links from key files to AWS key pairs stated by the user, for keys no
     /// fingerprint can tie (e.g. a pair whose public key is not retrievable).
     pub keys: Vec<DeclaredLink>,
@@ -121,6 +125,7 @@ impl Default for Config {
             address: AddressPreference::Public,
             accounts: Vec::new(),
             cache_ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
+            login_grace_time: Some(Duration::from_secs(DEFAULT_LOGIN_GRACE_SECS)),
             keys: Vec::new(),
             diagnostic_log: None,
             source: None,
@@ -244,6 +249,7 @@ mod tests {
         assert_eq!(config.keyring, defaults.keyring);
         assert_eq!(config.ca_patterns, defaults.ca_patterns);
         assert_eq!(config.diagnostic_log, defaults.diagnostic_log);
+        assert_eq!(config.login_grace_time, defaults.login_grace_time);
         assert_eq!(config.hosts.len(), 2);
         assert_eq!(config.host_entry("web-staging").unwrap().dial.port, 2201);
     }
@@ -296,6 +302,7 @@ inventory = "file:~/inv.toml"
 regions = ["us-east-1", "eu-west-1"]
 address = "private"
 cache_ttl = 60
+login_grace_time = 30
 
 [accounts."111111111111"]
 profile = "old-account"
@@ -313,6 +320,12 @@ profile = "new-account"
         assert_eq!(config.regions, ["us-east-1", "eu-west-1"]);
         assert_eq!(config.address, AddressPreference::Private);
         assert_eq!(config.cache_ttl, Duration::from_secs(60));
+        assert_eq!(config.login_grace_time, Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse("login_grace_time = 0").unwrap().login_grace_time,
+            None,
+            "0 = no limit"
+        );
         assert_eq!(
             config.accounts[0],
             Account {
@@ -392,7 +405,7 @@ profile = "new-account"
     fn unknown_key_names_file_line_and_expected_keys() {
         assert_eq!(
             error("listen = \"127.0.0.1:1\"\n\nlisen = \"x\"\n"),
-            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl, keys, diagnostic_log)"
+            "/x/config.toml: unknown key 'lisen' at line 3 (expected one of: listen, client_keys, keyring, ca_patterns, hosts, inventory, regions, address, accounts, cache_ttl, login_grace_time, keys, diagnostic_log)"
         );
         assert_eq!(
             error("[[hosts]]\nmatch = \"a\"\ndial = \"a:1\"\nport = 22\n"),

@@ -27,6 +27,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     accounts: std::collections::BTreeMap<String, RawAccount>,
     cache_ttl: Option<Spanned<u64>>,
+    login_grace_time: Option<Spanned<u64>>,
     #[serde(default)]
     keys: Vec<RawKeyLink>,
     diagnostic_log: Option<Spanned<String>>,
@@ -175,6 +176,11 @@ impl RawConfig {
         }
         if let Some(ttl) = self.cache_ttl {
             config.cache_ttl = Duration::from_secs(*ttl.get_ref());
+        }
+        if let Some(grace) = self.login_grace_time {
+            // 0 means no limit, as LoginGraceTime 0 does for sshd.
+            config.login_grace_time =
+                Some(Duration::from_secs(*grace.get_ref())).filter(|d| !d.is_zero());
         }
         if let Some(log) = self.diagnostic_log {
             if log.get_ref().trim().is_empty() {

@@ -2,7 +2,9 @@
 //! against `client_keys` and turns each allowed `direct-tcpip` channel into an inner session.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use russh::keys::HashAlg;
@@ -78,6 +80,7 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
             proxy: proxy.clone(),
             peer,
             user: String::new(),
+            logged_in: Arc::new(AtomicBool::new(false)),
         };
         // Each connection runs on one worker thread, with every task it spawns.
         let socket = match socket.into_std() {
@@ -87,31 +90,80 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
                 continue;
             }
         };
+        let grace = proxy.config.login_grace_time;
         let job: Job = Box::new(move || {
             Box::pin(async move {
                 let _permit = permit;
-                let socket = match TcpStream::from_std(socket) {
-                    Ok(socket) => socket,
-                    Err(e) => {
-                        tracing::warn!(%peer, "cannot adopt the connection: {e}");
-                        return;
-                    }
-                };
-                let socket = crate::proxy::buffered(socket);
-                match server::run_stream(config, socket, handler).await {
-                    Ok(session) => {
-                        if let Err(e) = session.await {
-                            tracing::debug!(%peer, "jump session ended: {e}");
-                        }
-                    }
-                    Err(e) => tracing::debug!(%peer, "jump handshake failed: {e}"),
-                }
+                serve_client(config, socket, handler, grace).await;
             })
         });
         workers.run(job)?;
     }
     tracing::info!("shutting down");
     Ok(())
+}
+
+/// One client of the jump host, on its worker thread: its SSH session, dropped if it has not
+/// logged in within `grace` (as sshd's LoginGraceTime), so that connections that never
+/// authenticate cannot use up the connection limit.
+async fn serve_client(
+    config: Arc<server::Config>,
+    socket: std::net::TcpStream,
+    handler: OuterHandler,
+    grace: Option<Duration>,
+) {
+    let (peer, logged_in) = (handler.peer, handler.logged_in.clone());
+    // To end the session from here: russh takes no requests in the middle of a key exchange,
+    // but a shut-down socket ends any session.
+    let Ok(kill_switch) = socket.try_clone() else {
+        tracing::warn!(%peer, "cannot duplicate the connection's socket");
+        return;
+    };
+    let socket = match TcpStream::from_std(socket) {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::warn!(%peer, "cannot adopt the connection: {e}");
+            return;
+        }
+    };
+    let grace_over = async {
+        match grace {
+            Some(grace) => tokio::time::sleep(grace).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(grace_over);
+    let too_slow = || {
+        let secs = grace.map_or(0, |g| g.as_secs());
+        tracing::info!(%peer, "dropped a client that did not log in within {secs} s");
+    };
+    let mut session = tokio::select! {
+        started = server::run_stream(config, crate::proxy::buffered(socket), handler) => {
+            match started {
+                Ok(session) => session,
+                Err(e) => {
+                    tracing::debug!(%peer, "jump handshake failed: {e}");
+                    return;
+                }
+            }
+        }
+        () = &mut grace_over => return too_slow(),
+    };
+    let ended = tokio::select! {
+        ended = &mut session => ended,
+        () = &mut grace_over => {
+            if !logged_in.load(Ordering::Relaxed) {
+                too_slow();
+                let _ = kill_switch.shutdown(std::net::Shutdown::Both);
+                let _ = session.await;
+                return;
+            }
+            session.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, "jump session ended: {e}");
+    }
 }
 
 /// Names a client may use for the jump host itself (OpenSSH checks certificate principals
@@ -134,6 +186,8 @@ struct OuterHandler {
     peer: SocketAddr,
     /// The user the client authenticated as on the jump hop (for the diagnostic log).
     user: String,
+    /// Set once the client has logged in (see `serve_client`).
+    logged_in: Arc<AtomicBool>,
 }
 
 impl OuterHandler {
@@ -171,6 +225,7 @@ impl server::Handler for OuterHandler {
         }
         tracing::info!(peer = %self.peer, user, key = %key.public_key.fingerprint(HashAlg::Sha256), "client authenticated");
         self.user = user.to_string();
+        self.logged_in.store(true, Ordering::Relaxed);
         Ok(Auth::Accept)
     }
 
