@@ -96,8 +96,8 @@ fn a_warm_cache_makes_no_ec2_call() {
 /// the reason, quickly; `connect` dials a host typed as an address anyway.
 #[test]
 fn an_ec2_endpoint_that_is_down_is_explained_not_waited_on() {
-    let closed = format!("http://127.0.0.1:{}", free_port());
-    let e = ec2_world(Some(closed));
+    let down = ClosedPort::new();
+    let e = ec2_world(Some(format!("http://127.0.0.1:{}", down.port)));
     let (w, id) = (&e.w, e.scenario.instance("web-1"));
     let port = w.sshd.port.to_string();
     let started = Instant::now();

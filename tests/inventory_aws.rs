@@ -421,7 +421,8 @@ async fn stopped_instance_is_reported_not_dialled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_down_is_unreachable_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port(); // nothing listens there any more
+    let down = common::ClosedPort::new();
+    let port = down.port;
     let config = dir.path().join("config");
     let credentials = dir.path().join("credentials");
     std::fs::write(&config, "[profile p]\nregion = us-east-1\n").unwrap();

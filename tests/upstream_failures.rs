@@ -8,7 +8,8 @@ use std::time::Duration;
 
 /// `dial` points at a closed port: exit 255, "ec2-ssh-proxy: ... connection refused ...".
 fn upstream_down_is_explained(mode: Mode) {
-    let closed = free_port();
+    let down = ClosedPort::new();
+    let closed = down.port;
     let w = World::builder()
         .host("down-1", &format!("127.0.0.1:{closed}"))
         .start();

@@ -170,7 +170,8 @@ both_modes!(instance_not_running);
 
 #[test]
 fn unreachable() {
-    let closed = free_port();
+    let down = ClosedPort::new();
+    let closed = down.port;
     let w = World::builder()
         .host("closed-host", &format!("127.0.0.1:{closed}"))
         .start();
@@ -192,9 +193,9 @@ fn unreachable() {
 // 6. aws-error: the EC2 endpoint is down
 // ---------------------------------------------------------------------------------------------
 
-/// AWS settings that point every EC2 call at a port nothing listens on.
-fn aws_down_env(dir: &Path) -> Vec<(String, String)> {
-    let endpoint = format!("http://127.0.0.1:{}", free_port());
+/// AWS settings that point every EC2 call at `down`.
+fn aws_down_env(dir: &Path, down: &ClosedPort) -> Vec<(String, String)> {
+    let endpoint = format!("http://127.0.0.1:{}", down.port);
     let config = dir.join("aws-config");
     let credentials = dir.join("aws-credentials");
     std::fs::write(
@@ -221,12 +222,12 @@ fn aws_down_env(dir: &Path) -> Vec<(String, String)> {
 
 /// A world whose inventory is EC2 but whose EC2 endpoint is down; the sshd (reached by
 /// its address, which connect mode dials as typed) authorizes `authorized`.
-fn aws_down_world(dir: &Path, held: &Path, authorized: String) -> World {
+fn aws_down_world(dir: &Path, down: &ClosedPort, held: &Path, authorized: String) -> World {
     World::builder()
         .keyring_key("held-key", held)
         .authorized(&[authorized])
         .config("inventory = \"aws\"\nregions = [\"us-east-1\"]\naddress = \"private\"")
-        .env(&aws_down_env(dir))
+        .env(&aws_down_env(dir, down))
         .start()
 }
 
@@ -252,7 +253,8 @@ fn aws_error() {
     let dir = tempfile::tempdir().unwrap();
     let held = dir.path().join("held-key");
     let held_pub = keygen(&held, "held-key");
-    let w = aws_down_world(dir.path(), &held, held_pub);
+    let down = ClosedPort::new();
+    let w = aws_down_world(dir.path(), &down, &held, held_pub);
     let ip = w.sshd.ip.clone();
     let out = w
         .ssh(Mode::ProxyCommand)
@@ -287,7 +289,8 @@ fn aws_error_without_an_accepted_key() {
     let held = dir.path().join("held-key");
     keygen(&held, "held-key");
     let foreign_pub = keygen(&dir.path().join("foreign"), "foreign");
-    let w = aws_down_world(dir.path(), &held, foreign_pub);
+    let down = ClosedPort::new();
+    let w = aws_down_world(dir.path(), &down, &held, foreign_pub);
     let ip = w.sshd.ip.clone();
     let out = w
         .ssh_info(Mode::ProxyCommand)
