@@ -6,13 +6,14 @@
 # Measures, in one run, for plain OpenSSH `ssh -J` through a second sshd, our jump mode
 # (`serve`), and our ProxyCommand mode (`connect %h %p`):
 #   - time to connect and run `true` (median of BENCH_RUNS, default 20)
-#   - throughput of BENCH_SIZE (default 1G) through `cat` each way
+#   - throughput of BENCH_SIZE (default 1G) through `cat` each way, median of BENCH_ROUNDS
+#     (default 3) rounds that interleave the paths
 #   - resident memory (VmRSS) of `serve` with BENCH_IDLE (default 50) idle sessions open
 # and prints the ratios ours / OpenSSH's against the targets:
 #   connect <= 1.10x, throughput >= 0.8x (jump mode) and >= 1.0x (ProxyCommand mode), RSS < 64 MiB.
 # Plain `ssh` straight to the target is shown as a reference row.
 #
-# Knobs (environment): BENCH_SIZE=1G BENCH_RUNS=20 BENCH_IDLE=50 BENCH_TIMEOUT=300 (per transfer)
+# Knobs (environment): BENCH_SIZE=1G BENCH_RUNS=20 BENCH_ROUNDS=3 BENCH_IDLE=50 BENCH_TIMEOUT=300 (per transfer)
 #   BENCH_CIPHER (default: first of aes128-gcm@openssh.com, aes256-gcm@openssh.com,
 #   chacha20-poly1305@openssh.com, aes128-ctr that every path accepts) BENCH_CONNECT_CMD=true
 #   BENCH_NO_BUILD=1 (use the existing binary) BENCH_BIN=path (another build, e.g. target/debug) BENCH_STRICT=1 (exit 1 on a miss)
@@ -22,6 +23,7 @@ repo=$(pwd)
 
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-20}
+ROUNDS=${BENCH_ROUNDS:-3}
 IDLE=${BENCH_IDLE:-50}
 XFER_TIMEOUT=${BENCH_TIMEOUT:-300}
 CONNECT_CMD=${BENCH_CONNECT_CMD:-true}
@@ -233,9 +235,21 @@ xfer() { # path direction -> MiB/s or FAIL/TIMEOUT
     else awk -v m="$mib" -v ms="$ms" 'BEGIN {printf "%.1f", m / (ms / 1000)}'
     fi
 }
+# Rounds interleave the paths, so that a slow spell of this machine hits all of them alike;
+# each figure is the median of its rounds (a failed transfer counts as 0).
+declare -A UPS DOWNS
+for round in $(seq "$ROUNDS"); do
+    for p in "${PATHS[@]}"; do
+        v=$(xfer "$p" up);   UPS[$p]="${UPS[$p]:-} $v";   echo "round $round upload   ${LABEL[$p]}: $v MiB/s" >&2
+        v=$(xfer "$p" down); DOWNS[$p]="${DOWNS[$p]:-} $v"; echo "round $round download ${LABEL[$p]}: $v MiB/s" >&2
+    done
+done
+median_of() { # values... ; non-numbers (FAIL, TIMEOUT) count as 0 but are shown if they win
+    printf '%s\n' "$@" | awk '{v = ($1 ~ /^[0-9.]+$/) ? $1 : 0; print v, $1}' | sort -n | awk '{a[NR]=$2} END {print a[int((NR+1)/2)]}'
+}
 for p in "${PATHS[@]}"; do
-    UP[$p]=$(xfer "$p" up);   echo "upload   ${LABEL[$p]}: ${UP[$p]} MiB/s" >&2
-    DOWN[$p]=$(xfer "$p" down); echo "download ${LABEL[$p]}: ${DOWN[$p]} MiB/s" >&2
+    # shellcheck disable=SC2086
+    UP[$p]=$(median_of ${UPS[$p]}); DOWN[$p]=$(median_of ${DOWNS[$p]})
 done
 
 # --- memory of serve with idle sessions ---------------------------------------------------------------
@@ -276,7 +290,7 @@ echo
 echo "ec2-ssh-proxy relay benchmark"
 echo "  $(ssh -V 2>&1); cipher: $CIPHER (asked for by every ssh; the proxy's own hop to the target prefers aes128-gcm); $(nproc) CPUs"
 [ -z "$REJECTED" ] || echo "  ciphers not accepted by every path:$REJECTED"
-echo "  transfer size: $SIZE through cat; connect = ssh ... $CONNECT_CMD, median of $RUNS"
+echo "  transfer size: $SIZE through cat, median of $ROUNDS rounds; connect = ssh ... $CONNECT_CMD, median of $RUNS"
 echo
 printf '%-22s %16s %16s %16s\n' "path" "connect ms" "upload MiB/s" "download MiB/s"
 for p in plain jump pc direct; do
