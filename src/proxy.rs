@@ -174,4 +174,4 @@ where
 }
 
 /// Bytes one read from a peer may take in.
-const READ_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
