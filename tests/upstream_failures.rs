@@ -53,6 +53,16 @@ fn upstream_host_key_change_is_refused(mode: Mode) {
             out.report()
         );
     }
+    // The diagnostic log says the same: the verdict, and which line of which file to delete.
+    let record = common::seed::last_record(&w);
+    assert_eq!(record["verdict"], "host-key-changed", "{record:#}");
+    let fixes = record["fixes"].to_string();
+    let pins = w.proxy.state_dir.join("pinned_host_keys");
+    assert!(
+        fixes.contains("delete the line for '")
+            && fixes.contains(&format!("' from {}", pins.display())),
+        "{record:#}"
+    );
 }
 
 /// The upstream connection dies during `sleep 30` (sshd's session processes are SIGKILLed):

@@ -418,15 +418,24 @@ fn unreachable(e: &Evidence, target: &str) -> (String, Vec<Fix>) {
 }
 
 fn host_key_changed(e: &Evidence, target: &str) -> (String, Vec<Fix>) {
-    let (pinned, presented) = match &e.connect_error {
-        Some(ConnectError::HostKeyChanged { pinned, presented }) => {
-            (pinned.as_str(), presented.as_str())
-        }
-        _ => ("?", "?"),
+    let Some(ConnectError::HostKeyChanged {
+        pinned,
+        presented,
+        pin_id,
+        file,
+    }) = &e.connect_error
+    else {
+        return (format!("{target}'s host key has changed."), Vec::new());
+    };
+    // Records written before the pin's name and file were kept have neither.
+    let remove = if file.is_empty() {
+        "remove its pin from the proxy's pins file".to_string()
+    } else {
+        format!("delete the line for '{pin_id}' from {file}")
     };
     (
         format!("{target} presented host key {presented}, but {pinned} is pinned for it; the proxy stopped before sending any key."),
-        vec![Fix::say(format!("If {target} was rebuilt or replaced, remove its pin from the proxy's pins file and connect again; otherwise do not connect"))],
+        vec![Fix::say(format!("If {target} was rebuilt or replaced, {remove} and connect again; otherwise do not connect: someone could be intercepting the connection"))],
     )
 }
 

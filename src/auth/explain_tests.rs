@@ -197,10 +197,17 @@ fn state_connection_and_lookup_problems_say_what_failed() {
     e.connect_error = Some(ConnectError::HostKeyChanged {
         pinned: "SHA256:pin".into(),
         presented: "SHA256:new".into(),
+        pin_id: "i-0abc".into(),
+        file: "/home/u/.local/state/ec2-ssh-proxy/pins".into(),
     });
+    let x = explained(&e).1;
     has(
-        &explained(&e).1.summary,
+        &x.summary,
         &["i-0abc presented host key SHA256:new, but SHA256:pin is pinned for it"],
+    );
+    has(
+        &x.fixes[0].title,
+        &["delete the line for 'i-0abc' from /home/u/.local/state/ec2-ssh-proxy/pins"],
     );
 
     e.instance.as_mut().unwrap().state = InstanceState::Stopped;

@@ -131,7 +131,16 @@ pub enum ConnectError {
     /// Timeout or refusal at TCP level, with the reason as the OS gave it.
     Unreachable(String),
     /// The host key differs from the pinned one: the proxy stopped before authenticating.
-    HostKeyChanged { pinned: String, presented: String },
+    HostKeyChanged {
+        pinned: String,
+        presented: String,
+        /// The pin's name in `file` (the instance id, or host:port).
+        #[serde(default)]
+        pin_id: String,
+        /// The proxy's pins file, where that line is to be deleted.
+        #[serde(default)]
+        file: String,
+    },
 }
 
 /// Everything known about one login attempt: the input of `decide` and of `explain`.

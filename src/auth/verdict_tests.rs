@@ -86,6 +86,8 @@ fn state_and_connection_problems_come_before_keys() {
     e.connect_error = Some(ConnectError::HostKeyChanged {
         pinned: "SHA256:a".into(),
         presented: "SHA256:b".into(),
+        pin_id: "web-1:22".into(),
+        file: "/state/pins".into(),
     });
     assert_eq!(decide(&e), Verdict::HostKeyChanged);
     e.instance.as_mut().unwrap().state = InstanceState::Stopped;
@@ -149,5 +151,22 @@ fn codes_are_stable_and_round_trip() {
     assert_eq!(
         usable,
         [Verdict::Ok, Verdict::AmiBakedKey, Verdict::OtherKeyAccepted]
+    );
+}
+
+#[test]
+fn host_key_records_from_before_the_pin_file_was_kept_still_read() {
+    let old: ConnectError = serde_json::from_str(
+        r#"{"host-key-changed":{"pinned":"SHA256:a","presented":"SHA256:b"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        old,
+        ConnectError::HostKeyChanged {
+            pinned: "SHA256:a".into(),
+            presented: "SHA256:b".into(),
+            pin_id: String::new(),
+            file: String::new(),
+        }
     );
 }

@@ -100,10 +100,16 @@ pub async fn log_in(
 fn connect_error_of(error: &UpstreamError) -> ConnectError {
     match error {
         UpstreamError::HostKeyChanged {
-            pinned, presented, ..
+            pinned,
+            presented,
+            pin_id,
+            file,
+            ..
         } => ConnectError::HostKeyChanged {
             pinned: pinned.clone(),
             presented: presented.clone(),
+            pin_id: pin_id.clone(),
+            file: file.clone(),
         },
         other => ConnectError::Unreachable(other.to_string()),
     }
