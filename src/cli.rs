@@ -66,7 +66,8 @@ pub enum Command {
     ///
     /// Clients authenticate with a key listed in `client_keys`. Only destinations the proxy
     /// knows (an EC2 instance the inventory finds, or a [[hosts]] entry) are relayed;
-    /// anything else is refused, so the proxy is never an open relay.
+    /// anything else is refused, so the proxy is never an open relay. A client that has not
+    /// logged in within `login_grace_time` (default 120 s) is dropped, as sshd does.
     Serve {
         /// Address to listen on (default: `listen` from the config, 127.0.0.1:2222).
         /// A non-loopback address exposes the proxy to the network and is logged as a warning.
