@@ -1,5 +1,5 @@
-//! Clients that are not ssh, or that never finish logging in: each is dropped with its
-//! connection, and the proxy goes on serving everybody else.
+//! Clients that are not ssh, that never finish logging in, or that come in numbers: each is
+//! dropped with its connection, and the proxy goes on serving everybody else.
 #[macro_use]
 mod common;
 
@@ -134,4 +134,44 @@ fn a_client_that_logged_in_outlives_the_grace_time() {
         .run()
         .assert_success()
         .assert_stdout("survived\n");
+}
+
+/// Each connection holds a few descriptors: `serve` raises a low soft open-file limit to
+/// the hard one, so that the connection limit, not the descriptor limit, is what holds.
+#[test]
+fn serve_raises_a_low_open_file_limit() {
+    use std::io::BufRead;
+    let w = World::start();
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(String::from))
+        .unwrap();
+    let script = format!(
+        "ulimit -S -n 256 && exec {} {} serve --listen 127.0.0.1:0",
+        proxy_bin().display(),
+        w.proxy.base_args().join(" ")
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .env_remove("SSH_AUTH_SOCK")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve exited");
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap();
+    assert_eq!(soft, hard, "{limits}");
 }

@@ -42,6 +42,7 @@ pub async fn serve(proxy: Arc<Proxy>, listen: SocketAddr) -> Result<()> {
     let principals = jump_principals(local);
     // A line for scripts and people alike; the tests wait for it.
     eprintln!("ec2-ssh-proxy: listening on {local}");
+    raise_open_file_limit();
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let workers = Workers::per_cpu()?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
@@ -158,11 +159,35 @@ async fn serve_client(
                 let _ = session.await;
                 return;
             }
+            drop(kill_switch);
             session.await
         }
     };
     if let Err(e) = ended {
         tracing::debug!(%peer, "jump session ended: {e}");
+    }
+}
+
+/// Each connection holds a few descriptors (the client's socket, the host's, for a while a
+/// duplicate): the usual soft limit of 1024 would run out before MAX_CONNECTIONS. Raise it
+/// to the hard limit, as servers commonly do; if that fails the old limit stays, and
+/// accept errors back off (see `serve`).
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let before = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            tracing::debug!(before, after = limit.rlim_cur, "raised the open file limit");
+        }
     }
 }
 
