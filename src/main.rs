@@ -23,9 +23,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let connect = matches!(cli.command, Command::Connect { .. });
     let result = runtime.block_on(run(cli));
-    // `connect` leaves a blocking stdin read behind; do not wait for it.
-    runtime.shutdown_background();
+    if connect {
+        // When stdout is not a pipe (a file, a terminal), tokio writes it from a blocking
+        // thread: wait for the last write, but not for long, since a blocking stdin read
+        // (stdin not a pipe either) never ends by itself.
+        runtime.shutdown_timeout(Duration::from_millis(250));
+    } else {
+        runtime.shutdown_background();
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
