@@ -100,7 +100,10 @@ mod tests {
     fn both_ends_of_a_pipe_are_widened_to_one_mebibyte() {
         let (reader, writer) = std::io::pipe().unwrap();
         let (reader, writer) = (OwnedFd::from(reader), OwnedFd::from(writer));
-        assert!(pipe_bytes(&reader) < PIPE_BYTES, "Linux's default is 64 KiB");
+        assert!(
+            pipe_bytes(&reader) < PIPE_BYTES,
+            "Linux's default is 64 KiB"
+        );
         widen(&reader);
         assert_eq!(pipe_bytes(&reader), PIPE_BYTES);
         assert_eq!(
