@@ -13,4 +13,4 @@ pub use verdict::{
 };
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;

@@ -173,20 +173,10 @@ fn account_label(account: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::fixtures::key as entry;
     use crate::inventory::KeyType;
-    use russh::keys::{Algorithm, HashAlg, PrivateKey};
+    use russh::keys::HashAlg;
     use std::path::PathBuf;
-    use std::sync::Arc;
-
-    fn entry(path: &str) -> KeyEntry {
-        let private = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
-        KeyEntry {
-            source: KeySource::File(PathBuf::from(path)),
-            public: private.public_key().clone(),
-            private: Some(Arc::new(private)),
-            comment: String::new(),
-        }
-    }
 
     fn pair(name: &str, public: Option<&PublicKey>, fingerprint: Option<String>) -> KeyPair {
         KeyPair {
